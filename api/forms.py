@@ -1,0 +1,47 @@
+"""Forms for the admins' integration pages. They collect input; the services decide what is valid and
+name the field at fault (ClientError.field), which the page shows beside it."""
+
+from __future__ import annotations
+
+from django import forms
+
+from api.services import ClientError
+from policies_app.models import Policy
+
+
+class _ClientFields(forms.Form):
+    default_policies = forms.ModelMultipleChoiceField(
+        queryset=Policy.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Applied to items that name no policy. Each needs a published version.",
+    )
+    webhook_url = forms.URLField(
+        label="Webhook URL", required=False, max_length=500, assume_scheme="https",
+        help_text="Final decisions are POSTed here, signed with the client's webhook secret.",
+    )
+    rate_limit_per_minute = forms.IntegerField(
+        label="Rate limit (requests per minute)", required=False, min_value=1,
+        help_text="Empty: the site default.",
+    )
+
+    def add_client_error(self, error: ClientError) -> None:
+        self.add_error(error.field if error.field in self.fields else None, str(error))
+
+
+class ClientCreateForm(_ClientFields):
+    name = forms.CharField(max_length=100)
+    source = forms.SlugField(
+        max_length=100, required=False,
+        help_text="Items from this client are stored under this source (default: from the name).",
+    )
+    field_order = ["name", "source", "default_policies", "webhook_url", "rate_limit_per_minute"]
+
+
+class ClientEditForm(_ClientFields):
+    pass
+
+
+class RoutingRuleForm(forms.Form):
+    safe_below = forms.FloatField(min_value=0, max_value=1, label="Close when the score is below")
+    violation_above = forms.FloatField(min_value=0, max_value=1, label="Confident violation at or above")
+    sample_rate = forms.FloatField(min_value=0, max_value=1, label="Share of closed items sampled to people")
+    violations_to_humans = forms.BooleanField(required=False, label="Send confident violations straight to people")

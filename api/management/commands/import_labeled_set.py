@@ -1,0 +1,40 @@
+"""Import labelled examples (a CSV file) for a policy's first pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from api import services
+from policies_app.models import Policy
+from safeguard import firstpass
+
+
+class Command(BaseCommand):
+    help = (
+        "Add labelled examples for a policy's first pass from a CSV file: either `text,label` columns "
+        "(1/0, true/false, VALID/INVALID or codes like SP2) or a golden-set sheet with section rows (SP0, SP2 ...)"
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("policy", help="Policy slug")
+        parser.add_argument("csv", type=Path)
+        parser.add_argument("--retrain", action="store_true", help="Retrain the policy's first pass afterwards")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        policy = Policy.objects.filter(slug=options["policy"]).first()
+        if policy is None:
+            raise CommandError(f"No policy with slug {options['policy']!r}")
+        try:
+            examples = firstpass.read_labeled_csv(options["csv"])
+            count = services.import_labeled_examples(actor=None, actor_name="system:import_labeled_set",
+                                                     policy=policy, examples=examples, dataset=options["csv"].name)
+        except (OSError, firstpass.FirstPassError, services.ClientError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Imported {count} examples ({sum(e.violation for e in examples)} violations) "
+                          f"for {policy.slug}")
+        if options["retrain"]:
+            model = services.retrain_first_pass(policy=policy, force=True)
+            self.stdout.write(f"Trained model #{model.pk}" if model else "Too few examples to train a model yet")

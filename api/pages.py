@@ -1,0 +1,183 @@
+"""The console's integration pages, for admins: API clients (tokens, defaults, webhooks), the webhook
+delivery log, and the first pass (models, routing thresholds, retraining). Writes go through
+api.services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from api import jobs, queues, routing, services
+from api.forms import ClientCreateForm, ClientEditForm, RoutingRuleForm
+from api.models import ApiClient, DeliveryStatus, FirstPassModel, LabeledExample, WebhookDelivery
+from console.roles import Role, role_required
+from policies_app.models import Policy
+
+
+def _get_client_for_user(request: HttpRequest, client_id: int) -> ApiClient:
+    # Admins manage every client; the role decorator has already checked the role.
+    return get_object_or_404(ApiClient.objects.prefetch_related("default_policies"), pk=client_id)
+
+
+def _get_delivery_for_user(request: HttpRequest, delivery_id: int) -> WebhookDelivery:
+    return get_object_or_404(WebhookDelivery.objects.select_related("client", "item"), pk=delivery_id)
+
+
+def _get_policy_for_user(request: HttpRequest, slug: str) -> Policy:
+    return get_object_or_404(Policy, slug=slug)
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def client_list(request: HttpRequest) -> HttpResponse:
+    clients = ApiClient.objects.prefetch_related("default_policies").annotate(
+        failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED))
+    )
+    return render(request, "api/client_list.html", {"clients": clients})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def client_create(request: HttpRequest) -> HttpResponse:
+    form = ClientCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            client, token = services.create_client(
+                actor=request.user, name=data["name"], source=data["source"],
+                default_policies=list(data["default_policies"]), webhook_url=data["webhook_url"],
+                rate_limit_per_minute=data["rate_limit_per_minute"],
+            )
+        except services.ClientError as exc:
+            form.add_client_error(exc)
+        else:
+            # Rendered, not redirected: the token exists only in this response and is never stored.
+            return render(request, "api/client_create.html", {"client": client, "token": token}, status=201)
+    return render(request, "api/client_create.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = _get_client_for_user(request, client_id)
+    initial = {"default_policies": list(client.default_policies.all()), "webhook_url": client.webhook_url,
+               "rate_limit_per_minute": client.rate_limit_per_minute}
+    form = ClientEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and client.is_active and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_client(actor=request.user, client=client, default_policies=list(data["default_policies"]),
+                                   webhook_url=data["webhook_url"],
+                                   rate_limit_per_minute=data["rate_limit_per_minute"])
+        except services.ClientError as exc:
+            form.add_client_error(exc)
+        else:
+            messages.success(request, f"Saved {client.name}")
+            return redirect(client)
+    deliveries = client.deliveries.select_related("item")[:20]
+    return render(request, "api/client_detail.html", {"client": client, "form": form, "deliveries": deliveries})
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def client_revoke(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = services.revoke_client(actor=request.user, client=_get_client_for_user(request, client_id))
+    messages.success(request, f"The token of {client.name} no longer works")
+    return redirect(client)
+
+
+# --- webhook deliveries ----------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.ADMIN)
+@vary_on_headers("HX-Request")
+def delivery_log(request: HttpRequest) -> HttpResponse:
+    deliveries = WebhookDelivery.objects.select_related("client", "item")
+    client_id = request.GET.get("client", "")
+    if client_id.isdigit():
+        deliveries = deliveries.filter(client_id=int(client_id))
+    status = request.GET.get("status", "")
+    if status in DeliveryStatus.values:
+        deliveries = deliveries.filter(status=status)
+    page = Paginator(deliveries, 50).get_page(request.GET.get("page"))
+    context = {"page": page, "clients": ApiClient.objects.all(), "statuses": DeliveryStatus.choices,
+               "filters": {"client": client_id, "status": status}}
+    template = "api/delivery_log.html#delivery-table" if request.htmx else "api/delivery_log.html"
+    return render(request, template, context)
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = _get_delivery_for_user(request, delivery_id)
+    return render(request, "api/delivery_detail.html", {"delivery": delivery})
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def delivery_redeliver(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = services.redeliver(actor=request.user, delivery=_get_delivery_for_user(request, delivery_id))
+    messages.success(request, f"Delivery #{delivery.pk} queued again")
+    return redirect(delivery)
+
+
+# --- first pass ------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def first_pass(request: HttpRequest) -> HttpResponse:
+    policies = list(Policy.objects.all())
+    published = {p.pk: p.published_version() for p in policies}
+    thresholds = routing.thresholds_for([v for v in published.values() if v])
+    models = {m.policy_id: m for m in FirstPassModel.objects.defer("model").latest_per_policy()}
+    imported = dict(LabeledExample.objects.values_list("policy").annotate(n=Count("id")).values_list("policy", "n"))
+    rows = []
+    for policy in policies:
+        version = published[policy.pk]
+        rule = thresholds.get(version.id) if version else None
+        form = RoutingRuleForm(initial={
+            "safe_below": rule.safe_below, "violation_above": rule.violation_above,
+            "sample_rate": rule.sample_rate, "violations_to_humans": rule.violations_to_humans,
+        }) if rule else None
+        rows.append({"policy": policy, "version": version, "rule": rule, "form": form,
+                     "model": models.get(policy.pk), "imported": imported.get(policy.pk, 0)})
+    return render(request, "api/first_pass.html", {"rows": rows})
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def first_pass_retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    policy = _get_policy_for_user(request, slug)
+    queues.queue(jobs.PERIODIC_QUEUE).enqueue(jobs.retrain_first_pass, policy.pk, True)
+    messages.success(request, f"Retraining of {policy.name}'s first pass is queued; reload in a minute")
+    return redirect("api:first-pass")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def routing_rule_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    policy = _get_policy_for_user(request, slug)
+    version = policy.published_version()
+    form = RoutingRuleForm(request.POST)
+    if version is None:
+        messages.error(request, f"{policy.name} has no published version to route")
+    elif not form.is_valid():
+        messages.error(request, "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
+    else:
+        try:
+            services.set_routing_rule(actor=request.user, version=version, **form.cleaned_data)
+        except services.ClientError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Routing of {version} saved")
+    return redirect("api:first-pass")

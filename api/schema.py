@@ -1,0 +1,277 @@
+"""The OpenAPI 3.1 description of the API, built in code and served at /api/v1/schema.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid input: `error.param` names the field (e.g. `items[3].content`); nothing was stored",
+        401: "Missing, invalid or revoked token",
+        404: "Unknown policy (named in `error.param`) or item",
+        409: "A policy has no published version",
+        413: "The body is larger than the limit",
+        415: "The body is not application/json",
+        429: "The token's rate limit is spent; see Retry-After",
+    }
+    return {str(code): _json(_ref("Error"), text[code]) for code in codes}
+
+
+WAIT = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": "Seconds to wait for the reasoner's verdicts before answering (holds a server thread).",
+    "schema": {"type": "number", "minimum": 0},
+}
+
+
+def build(base_url: str) -> dict[str, Any]:
+    """The schema, with `base_url` (the site root) as its server."""
+    max_batch = settings.API_MAX_BATCH
+    item_input = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string", "enum": ["message", "completion", "conversation"], "default": "message"},
+            "external_id": {
+                "type": "string", "maxLength": 200,
+                "description": "Your id for the item. Submitting the same id again returns the stored item "
+                               "(idempotent) and stores nothing.",
+            },
+            "content": {"type": "string", "description": "The text, for a message or completion"},
+            "turns": {
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": False, "required": ["role", "content"],
+                          "properties": {"role": {"type": "string"}, "content": {"type": "string"}}},
+                "description": "A conversation's turns (kind=conversation)",
+            },
+            "metadata": {"type": "object", "description": "Kept with the item, returned as is"},
+            "source": {"type": "string", "description": "Optional; must be the token's own source"},
+            "policies": {
+                "type": "array", "items": {"type": "string"}, "minItems": 1,
+                "description": "Policy slugs or names; left out: the batch's list, else the client's defaults",
+            },
+        },
+    }
+    verdict = {
+        "type": "object",
+        "properties": {
+            "stage": {"type": "string", "enum": ["fast", "reasoner"]},
+            "status": {"type": "string",
+                       "enum": ["queued", "running", "done", "failed", "unparsable", "truncated", "too_long"]},
+            "label": {"type": "string"},
+            "violation": {"type": ["boolean", "null"]},
+            "category": {"type": "string"},
+            "rule_ids": {"type": "array", "items": {"type": "string"}},
+            "confidence": {"type": ["number", "null"],
+                           "description": "For the fast stage: the first pass's probability of a violation"},
+            "rationale": {"type": "string"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
+    policy_state = {
+        "type": "object",
+        "properties": {
+            "policy": {"type": "string", "description": "Policy slug"},
+            "version": {"type": "integer"},
+            "route": {"type": ["string", "null"], "enum": ["closed", "qc_sample", "reasoner", "human", None],
+                      "description": "Where the first pass sent the item; qc_sample is closed and also shown "
+                                     "to people as a quality check"},
+            "score": {"type": ["number", "null"], "description": "The first pass's score; null: no model yet"},
+            "status": {"type": "string", "enum": ["pending", "in_review", "decided"]},
+            "flagged": {"type": ["boolean", "null"]},
+            "decided_by": {"type": ["string", "null"], "enum": ["first_pass", "reasoner", "moderator", None]},
+            "decided_at": {"type": ["string", "null"], "format": "date-time"},
+            "verdicts": {"type": "array", "items": _ref("Verdict")},
+            "review": {"type": ["object", "null"]},
+        },
+    }
+    item_state = {
+        "type": "object",
+        "properties": {
+            "object": {"const": "item"},
+            "id": {"type": "integer"},
+            "source": {"type": "string"},
+            "external_id": {"type": "string"},
+            "kind": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["pending", "in_review", "decided"],
+                       "description": "pending: the reasoner is working; in_review: people must look; "
+                                      "decided: every policy has a final decision"},
+            "decision": {
+                "type": ["object", "null"],
+                "properties": {"flagged": {"type": "boolean"},
+                               "flagged_policies": {"type": "array", "items": {"type": "string"}},
+                               "decided_at": {"type": "string", "format": "date-time"}},
+            },
+            "policies": {"type": "array", "items": _ref("PolicyState")},
+            "created": {"type": "boolean", "description": "In answers to submissions: false for a repeat"},
+        },
+    }
+    moderation_result = {
+        "type": "object",
+        "properties": {
+            "flagged": {"type": "boolean"},
+            "categories": {"type": "object", "additionalProperties": {"type": "boolean"},
+                           "description": "Per policy slug; a policy not yet cleared counts as flagged"},
+            "category_scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "category_applied_input_types": {"type": "object",
+                                             "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "item_id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["pending", "in_review", "decided"]},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{settings.SITE_NAME} API",
+            "version": "1",
+            "description": (
+                "Submit content for moderation and learn the decisions. Authenticate with "
+                "`Authorization: Bearer <token>` (admins create tokens in the console). Every item is scored by "
+                "its policy's fast first pass; confidently safe items are closed at once, the rest go to the "
+                "reasoning model (gpt-oss-safeguard) and, where needed, to people. Decisions reached after the "
+                "response arrive by webhook. Errors are JSON: {\"error\": {message, type, param, code}}."
+            ),
+        },
+        "servers": [{"url": base_url.rstrip("/")}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/items": {
+                "post": {
+                    "summary": "Submit one item",
+                    "operationId": "createItem",
+                    "parameters": [WAIT],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ItemInput")}}},
+                    "responses": {
+                        "201": _json(_ref("ItemState"), "Stored and routed"),
+                        "200": _json(_ref("ItemState"), "Already stored under this external_id: nothing changed"),
+                        **_errors(400, 401, 404, 409, 413, 415, 429),
+                    },
+                }
+            },
+            "/api/v1/items/batch": {
+                "post": {
+                    "summary": f"Submit up to {max_batch} items, all or nothing",
+                    "operationId": "createItems",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["items"],
+                        "properties": {
+                            "items": {"type": "array", "items": _ref("ItemInput"), "minItems": 1,
+                                      "maxItems": max_batch},
+                            "policies": {"type": "array", "items": {"type": "string"},
+                                         "description": "Default policies for items that name none"},
+                        },
+                    }}}},
+                    "responses": {
+                        "201": _json({"type": "object", "properties": {
+                            "object": {"const": "list"}, "created": {"type": "integer"},
+                            "existing": {"type": "integer"}, "data": {"type": "array", "items": _ref("ItemState")},
+                        }}, "Stored (at least one new item); data is in request order"),
+                        "200": _json({"type": "object"}, "Every item was already stored"),
+                        **_errors(400, 401, 404, 409, 413, 415, 429),
+                    },
+                }
+            },
+            "/api/v1/items/{id}": {
+                "get": {
+                    "summary": "An item's status, verdicts and decision",
+                    "operationId": "getItem",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                                   WAIT],
+                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 404, 429)},
+                }
+            },
+            "/api/v1/items/by-external-id/{external_id}": {
+                "get": {
+                    "summary": "An item, by your external id",
+                    "operationId": "getItemByExternalId",
+                    "parameters": [{"name": "external_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}, WAIT],
+                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 404, 429)},
+                }
+            },
+            "/api/v1/policies": {
+                "get": {
+                    "summary": "Policies items can be submitted under",
+                    "operationId": "listPolicies",
+                    "responses": {"200": _json({"type": "object"}, "The policies"), **_errors(401, 429)},
+                }
+            },
+            "/v1/moderations": {
+                "post": {
+                    "summary": "OpenAI-compatible moderation (point the openai SDK's base_url at /v1)",
+                    "operationId": "createModeration",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["input"],
+                        "properties": {
+                            "input": {"oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}, "maxItems": max_batch},
+                                {"type": "array", "items": {"type": "object", "properties": {
+                                    "type": {"const": "text"}, "text": {"type": "string"}}}},
+                            ]},
+                            "model": {"type": "string", "description": "Echoed back; the policies are configured"},
+                        },
+                    }}}},
+                    "responses": {
+                        "200": _json({"type": "object", "properties": {
+                            "id": {"type": "string"}, "model": {"type": "string"},
+                            "results": {"type": "array", "items": _ref("ModerationResult")},
+                        }}, "One result per input, in order"),
+                        **_errors(400, 401, 413, 415, 429),
+                    },
+                }
+            },
+        },
+        "webhooks": {
+            "itemDecided": {
+                "post": {
+                    "summary": "An item's final decision (sent to the client's webhook URL)",
+                    "description": (
+                        "Sent when an item is decided after the API answered (reasoner or moderator), and when a "
+                        "moderator changes a decision. Headers: X-Webhook-Id (the same on retries), "
+                        "X-Webhook-Timestamp, X-Webhook-Signature = 'sha256=' + hex HMAC-SHA256 of "
+                        "'<timestamp>.' + raw body with the client's webhook secret. Answer 2xx; anything else "
+                        "is retried with exponential backoff."
+                    ),
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "type": "object", "properties": {
+                            "id": {"type": "string"}, "event": {"const": "item.decided"},
+                            "created_at": {"type": "string", "format": "date-time"}, "item": _ref("ItemState"),
+                        },
+                    }}}},
+                    "responses": {"200": {"description": "Received"}},
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "ItemInput": item_input,
+                "ItemState": item_state,
+                "PolicyState": policy_state,
+                "Verdict": verdict,
+                "ModerationResult": moderation_result,
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "object", "properties": {
+                        "message": {"type": "string"}, "type": {"type": "string"},
+                        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]},
+                    }}},
+                },
+            },
+        },
+    }

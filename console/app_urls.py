@@ -1,0 +1,28 @@
+from django.urls import path
+
+from console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    # the review console
+    path("items/", views.item_list, name="items"),
+    path("items/<int:item_id>/", views.item_detail, name="item"),
+    path("items/<int:item_id>/claim/", views.claim, name="claim"),
+    path("items/<int:item_id>/release/", views.release, name="release"),
+    path("items/<int:item_id>/comment/", views.comment, name="comment"),
+    path("items/bulk-approve/", views.bulk_approve, name="bulk-approve"),
+    path("next/", views.next_item, name="next"),
+    path("reviews/<int:classification_id>/approve/", views.approve, name="approve"),
+    path("reviews/<int:classification_id>/override/", views.override, name="override"),
+    path("reviews/<int:classification_id>/escalate/", views.escalate, name="escalate"),
+    path("reviews/<int:classification_id>/skip/", views.skip, name="skip"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("wellness/", views.wellness, name="wellness"),
+    # administration
+    path("audit/", views.audit_log, name="audit"),
+    path("audit/export.<str:fmt>", views.audit_export, name="audit-export"),
+    path("team/", views.team, name="team"),
+]

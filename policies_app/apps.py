@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PoliciesAppConfig(AppConfig):
+    name = "policies_app"
+    verbose_name = "Policies"

@@ -1,0 +1,91 @@
+"""A JSON caller, a webhook receiver and an in-process job runner for the API tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from django.test import Client
+from rq import SimpleWorker
+from rq.scheduler import RQScheduler
+
+from api import queues
+
+
+class JsonCaller:
+    """A Django test client that speaks JSON with a bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self.client = Client()
+        self.token = token
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        token = self.token if token is None else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def post(self, url: str, body: Any, *, token: str | None = None, raw: bytes | None = None,
+             content_type: str = "application/json"):
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(url, data=data, content_type=content_type, headers=self._headers(token))
+
+    def get(self, url: str, *, token: str | None = None, **params: Any):
+        return self.client.get(url, params, headers=self._headers(token))
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records every POST and answers `statuses` in turn
+    (then the last one forever)."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.times: list[float] = []  # time.monotonic() of each request
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.times.append(time.monotonic())
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok" if status < 300 else b"receiver is down")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def run_jobs(until: Any, *, timeout: float = 20.0, queues_: tuple[str, ...] = ("webhooks", "default")) -> None:
+    """Run the API's RQ jobs in this process, as `rqworker --with-scheduler` would: move due scheduled
+    jobs onto their queues, drain the queues with a burst worker, repeat until `until()` or timeout."""
+    connection = queues.connection()
+    deadline = time.monotonic() + timeout
+    while True:
+        scheduler = RQScheduler(list(queues_), connection=connection)
+        scheduler.acquire_locks()
+        scheduler.enqueue_scheduled_jobs()
+        scheduler.release_locks()
+        SimpleWorker([queues.queue(name) for name in queues_], connection=connection).work(burst=True)
+        if until():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the jobs did not finish in time")
+        time.sleep(0.2)

@@ -1,0 +1,333 @@
+"""The HTTP engine against a real OpenAI-compatible server on 127.0.0.1 whose answers each test scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from safeguard import Completion, EngineConfig, load_engine, parse_completion
+from safeguard.engines.openai_engine import OpenAIEngine
+from safeguard.prompt import content_text
+from tests.safeguard.helpers import BINARY_POLICY, SPAM_POLICY, make_request
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # a dict is sent as JSON, bytes as they are
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def chat_reply(content: str | None, reasoning: str | None = None, finish_reason: str = "stop", **extra: Any) -> Reply:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-oss-safeguard-20b",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+    }
+    body.update(extra)
+    return Reply(body=body)
+
+
+Behaviour = Callable[[dict[str, Any], int], Reply]
+
+
+class FakeServer:
+    """A ThreadingHTTPServer that answers POST /v1/chat/completions through `behaviour`.
+
+    behaviour(body, n) gets the parsed request body and the 1-based number of this
+    request (over the server's life) and returns a Reply. The server records every
+    body and header set and the highest number of requests it held at once.
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with server.lock:
+                    server.bodies.append(json.loads(raw))
+                    server.headers.append(dict(self.headers))
+                    number = len(server.bodies)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    reply = server.behaviour(server.bodies[number - 1], number)
+                    if reply.delay_s:
+                        server.stopping.wait(reply.delay_s)
+                    payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test); nothing to answer
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        # A short poll interval keeps shutdown() (and so each test's teardown) quick.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        deadline = time.monotonic() + 2
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=2)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], FakeServer]]:
+    servers: list[FakeServer] = []
+
+    def start(behaviour: Behaviour) -> FakeServer:
+        server = FakeServer(behaviour).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def engine_for(server: FakeServer, **config: Any) -> OpenAIEngine:
+    settings: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 2, "retry_backoff_s": 0.01}
+    settings.update(config)
+    return OpenAIEngine(EngineConfig(backend="openai", base_url=server.base_url, **settings))
+
+
+def test_it_posts_the_policy_and_content_and_reads_content_and_reasoning(serve) -> None:
+    server = serve(lambda body, n: chat_reply('{"violation": 1, "policy_category": "SP2"}', "Promotional spam."))
+    engine = engine_for(server, api_key="sk-test", max_tokens=999)
+    request = make_request("buy now!!", SPAM_POLICY, max_tokens=512)
+
+    [completion] = engine.generate([request])
+
+    body = server.bodies[0]
+    assert body["model"] == "openai/gpt-oss-safeguard-20b"
+    assert body["messages"] == [
+        {"role": "system", "content": SPAM_POLICY.text},
+        {"role": "user", "content": content_text(request.content)},
+    ]
+    assert body["max_tokens"] == 512
+    assert body["reasoning_effort"] == "low"
+    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert completion == Completion(
+        key="item-1",
+        text='{"violation": 1, "policy_category": "SP2"}',
+        reasoning="Promotional spam.",
+        finish_reason="stop",
+        prompt_tokens=120,
+        completion_tokens=30,
+        model="gpt-oss-safeguard-20b",
+        latency_s=completion.latency_s,
+    )
+    assert completion.latency_s > 0
+    verdict = parse_completion(completion, SPAM_POLICY)
+    assert (verdict.status, verdict.label, verdict.reasoning) == ("done", "SP2", "Promotional spam.")
+
+
+def test_it_reads_the_reasoning_field_some_servers_use(serve) -> None:
+    reply = chat_reply("0")
+    reply.body["choices"][0]["message"]["reasoning"] = "Ollama-style reasoning."
+    server = serve(lambda body, n: reply)
+
+    [completion] = engine_for(server).generate([make_request("hi", BINARY_POLICY)])
+
+    assert completion.reasoning == "Ollama-style reasoning."
+    assert server.headers[0].get("Authorization") is None
+
+
+def test_it_keeps_many_requests_in_flight_and_returns_them_in_order(serve) -> None:
+    # Later requests answer sooner, so completion order differs from request order.
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        index = int(body["messages"][1]["content"].split()[-1])
+        return Reply(body=chat_reply(f"{index % 2}").body, delay_s=0.25 - index * 0.02)
+
+    server = serve(behaviour)
+    engine = engine_for(server, concurrency=4)
+    requests = [make_request(f"item {i}", BINARY_POLICY, key=f"k{i}") for i in range(8)]
+
+    started = time.perf_counter()
+    completions = engine.generate(requests)
+    elapsed = time.perf_counter() - started
+
+    assert [c.key for c in completions] == [f"k{i}" for i in range(8)]
+    assert [c.text for c in completions] == [str(i % 2) for i in range(8)]
+    assert server.max_in_flight == 4
+    assert elapsed < 1.2  # one at a time would take about 1.4 s
+
+
+def test_it_never_exceeds_the_concurrency_limit(serve) -> None:
+    server = serve(lambda body, n: Reply(body=chat_reply("0").body, delay_s=0.05))
+
+    engine_for(server, concurrency=2).generate([make_request(f"item {i}", BINARY_POLICY) for i in range(6)])
+
+    assert server.max_in_flight == 2
+
+
+def test_it_times_out_and_reports_an_error_after_retries(serve) -> None:
+    server = serve(lambda body, n: Reply(body=chat_reply("0").body, delay_s=2.0))
+    engine = engine_for(server, timeout_s=0.2, max_retries=1)
+
+    started = time.perf_counter()
+    [completion] = engine.generate([make_request("x", BINARY_POLICY)])
+
+    assert time.perf_counter() - started < 1.5
+    assert completion.finish_reason == "error"
+    assert "timed out" in completion.error
+    assert "2 attempts" in completion.error
+    assert len(server.bodies) == 2
+    assert parse_completion(completion, BINARY_POLICY).status == "failed"
+
+
+def test_it_retries_server_errors_and_then_succeeds(serve) -> None:
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        if n == 1:
+            return Reply(status=503, body={"error": "warming up"})
+        if n == 2:
+            return Reply(status=429, body={"error": "slow down"}, headers={"Retry-After": "0"})
+        return chat_reply("1", "spam")
+
+    server = serve(behaviour)
+
+    [completion] = engine_for(server, max_retries=3).generate([make_request("x", BINARY_POLICY)])
+
+    assert (completion.finish_reason, completion.text) == ("stop", "1")
+    assert len(server.bodies) == 3
+
+
+def test_it_gives_up_on_a_server_that_keeps_failing(serve) -> None:
+    server = serve(lambda body, n: Reply(status=500, body={"error": "boom"}))
+
+    completions = engine_for(server, max_retries=2).generate(
+        [make_request("a", BINARY_POLICY, key="a"), make_request("b", BINARY_POLICY, key="b")]
+    )
+
+    assert [c.finish_reason for c in completions] == ["error", "error"]
+    assert "gave up after 3 attempts: HTTP 500" in completions[0].error
+    assert len(server.bodies) == 6
+    assert [parse_completion(c, BINARY_POLICY).violation for c in completions] == [None, None]
+
+
+def test_it_does_not_retry_a_client_error(serve) -> None:
+    server = serve(lambda body, n: Reply(status=400, body={"error": "prompt too long"}))
+
+    [completion] = engine_for(server).generate([make_request("x", BINARY_POLICY)])
+
+    assert completion.finish_reason == "error"
+    assert "HTTP 400" in completion.error and "prompt too long" in completion.error
+    assert len(server.bodies) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>Bad gateway page</html>", "not JSON"),
+        ({"object": "chat.completion"}, "no choices"),
+        ({"choices": []}, "no choices"),
+        ({"choices": [{"index": 0}]}, "no message"),
+        ({"choices": [{"message": {"content": 7}}]}, "not text"),
+        ([1, 2, 3], "not a JSON object"),
+    ],
+)
+def test_it_turns_a_malformed_body_into_an_item_error(serve, body: Any, message: str) -> None:
+    server = serve(lambda request_body, n: Reply(body=body))
+
+    completions = engine_for(server).generate(
+        [make_request("x", BINARY_POLICY, key="x"), make_request("y", BINARY_POLICY, key="y")]
+    )
+
+    assert [c.finish_reason for c in completions] == ["error", "error"]
+    assert message in completions[0].error
+    assert [parse_completion(c, BINARY_POLICY).status for c in completions] == ["failed", "failed"]
+
+
+def test_it_passes_a_length_finish_through(serve) -> None:
+    server = serve(lambda body, n: chat_reply(None, "Thinking and thinking", finish_reason="length"))
+
+    [completion] = engine_for(server).generate([make_request("x", BINARY_POLICY)])
+
+    assert completion.finish_reason == "length"
+    verdict = parse_completion(completion, BINARY_POLICY)
+    assert (verdict.status, verdict.reasoning) == ("truncated", "Thinking and thinking")
+
+
+def test_it_reports_an_unreachable_server_per_item() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = OpenAIEngine(
+        EngineConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, retry_backoff_s=0.01)
+    )
+
+    [completion] = engine.generate([make_request("x", BINARY_POLICY)])
+
+    assert completion.finish_reason == "error"
+    assert "connection failed" in completion.error
+
+
+def test_it_works_when_called_from_inside_an_event_loop(serve) -> None:
+    server = serve(lambda body, n: chat_reply("1"))
+    engine = engine_for(server)
+
+    async def from_async_code() -> list[Completion]:
+        return engine.generate([make_request("x", BINARY_POLICY)])
+
+    [completion] = asyncio.run(from_async_code())
+
+    assert completion.text == "1"
+
+
+def test_it_is_built_by_load_engine_and_needs_a_base_url() -> None:
+    engine = load_engine(EngineConfig(backend="openai", base_url="http://localhost:8000/v1/", model="m"))
+
+    assert isinstance(engine, OpenAIEngine)
+    assert engine.url == "http://localhost:8000/v1/chat/completions"
+    assert engine.name == "m"
+    with pytest.raises(ValueError, match="base_url"):
+        load_engine(EngineConfig(backend="openai"))

@@ -1,0 +1,115 @@
+"""The README's two commands, run from a clean clone as a newcomer would (slow: a fresh .venv)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def readme_commands() -> dict[str, str]:
+    block = re.search(r"## The two commands.*?```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    return {"up": commands[0], "test": commands[1]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def clone() -> Iterator[Path]:
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.fail("this test clones the repository: run it from a git checkout with at least one commit")
+    # Outside pytest's own temp folders: the inner `dev.py test` runs pytest too, and pytest prunes old
+    # temp folders, which could pull the clone's .venv out from under a running server.
+    folder = Path(tempfile.mkdtemp(prefix="console-readme-"))
+    target = folder / "console"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    yield target
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY",
+                                                             "TEST_DATABASE_NAME", "STATIC_ROOT", "DEBUG",
+                                                             "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE"}}
+    env.update(extra)
+    return env
+
+
+def login(client: httpx.Client, base: str, username: str, password: str) -> None:
+    page = client.get(f"{base}/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token, "next": ""},
+        headers={"Referer": f"{base}/accounts/login/"},
+    )
+    assert answer.status_code == 302, answer.text[:500]
+
+
+def test_the_up_command_serves_the_console_with_demo_data_and_logins_per_role(clone):
+    command = readme_commands()["up"]
+    assert command == "python3 dev.py up"
+    port = free_port()
+    env = clean_env(PORT=str(port), CONSOLE_DATA_DIR=str(clone.parent / "up-data"), PYTHONUNBUFFERED="1")
+    log = clone.parent / "up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(command.split(), cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while "The console is up" not in log.read_text():
+            assert proc.poll() is None, f"`{command}` exited early:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"`{command}` did not come up:\n{log.read_text()[-3000:]}"
+            time.sleep(1)
+        output = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in output
+        for login_line in ("moderator / moderator-demo", "writer / writer-demo", "admin / admin-demo"):
+            assert login_line in output
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(follow_redirects=False, timeout=30) as writer:
+            login(writer, base, "writer", "writer-demo")
+            policies = writer.get(f"{base}/policies/")
+            assert policies.status_code == 200
+            assert "Spam and scams" in policies.text
+        with httpx.Client(follow_redirects=False, timeout=30) as moderator:
+            login(moderator, base, "moderator", "moderator-demo")
+            assert moderator.get(f"{base}/policies/").status_code == 403
+            assert moderator.get(f"{base}/items/").status_code == 200
+        assert httpx.get(f"{base}/static/vendor/htmx-2.0.11.min.js", timeout=30).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+def test_the_test_command_passes_in_a_clean_clone(clone):
+    command = readme_commands()["test"]
+    assert command == "python3 dev.py test"
+    # The whole suite is what CI runs; here the command itself is proven on one fast test module.
+    env = clean_env(CONSOLE_DATA_DIR=str(clone.parent / "test-data"))
+    result = subprocess.run(
+        [*command.split(), "tests/console/test_models.py", "-q"],
+        cwd=clone, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)
