@@ -49,6 +49,7 @@ TOO_LONG = ClassificationStatus.TOO_LONG.value
 OBJECT_TYPE = Classification._meta.label_lower
 IDLE_WAIT_S = 3.0  # an idle worker re-checks the database this often, so a lost wake-up strands nothing
 SWEEP_EVERY_S = 30.0
+WEBHOOKS_OWED_MAX = 500_000  # about three hours of one GPU's verdicts; beyond that the oldest are logged and dropped
 
 
 def needs_human(verdict: safeguard.Verdict) -> bool:
@@ -282,6 +283,9 @@ class Pipeline:
         self.lease = timedelta(seconds=settings.SAFEGUARD_LEASE_S)
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
+        # Verdict ids whose decision webhooks could not be handed to RQ yet (Redis away): retried with
+        # the next batch's, so a short Redis outage delays a client's webhook instead of losing it.
+        self.webhooks_owed: list[int] = []
 
     # claim and render
 
@@ -520,10 +524,14 @@ class Pipeline:
             broadcast.verdicts_stored(ids)
         except Exception:  # the verdicts are stored; a page that missed the news catches up on reload
             log.exception("could not broadcast %d stored verdicts", len(ids))
+        owed = self.webhooks_owed + ids
         try:
-            api_jobs.on_verdicts_stored(ids)  # decision webhooks for clients, delivered by the RQ worker
-        except Exception:  # logged loudly: the verdicts themselves are stored and visible in the console
-            log.exception("could not queue decision webhooks for %d stored verdicts", len(ids))
+            api_jobs.on_verdicts_stored(owed)  # decision webhooks for clients, delivered by the RQ worker
+            self.webhooks_owed = []
+        except Exception:  # the verdicts are stored and visible in the console; the webhooks wait
+            self.webhooks_owed = owed[-WEBHOOKS_OWED_MAX:]
+            log.exception("could not queue decision webhooks for %d stored verdicts; retrying with the next "
+                          "batch (%d dropped over the cap)", len(owed), len(owed) - len(self.webhooks_owed))
         self.timings["notify"] += time.perf_counter() - started
 
 

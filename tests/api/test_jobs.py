@@ -56,3 +56,26 @@ def test_stored_verdicts_become_webhook_deliveries_through_the_queue(api, acme):
 def test_on_verdicts_stored_with_nothing_enqueues_nothing(db):
     jobs.on_verdicts_stored([])
     assert queues.queue("webhooks").count == 0
+
+
+def test_webhooks_the_reasoner_could_not_hand_over_go_with_its_next_batch(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    pipeline = reasoner.Pipeline(ScriptedEngine(), "w1")
+    hand_over = jobs.on_verdicts_stored
+
+    def redis_away(ids):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(jobs, "on_verdicts_stored", redis_away)
+    pipeline.notify([11, 12])
+    assert pipeline.webhooks_owed == [11, 12]
+    assert queues.queue("webhooks").count == 0
+
+    monkeypatch.setattr(jobs, "on_verdicts_stored", hand_over)
+    with django_capture_on_commit_callbacks(execute=True):  # RQ enqueues when the transaction commits
+        pipeline.notify([13])
+    [job] = queues.queue("webhooks").jobs
+    assert job.func_name == "api.jobs.notify_decisions"
+    assert job.args == ([11, 12, 13],)
+    assert pipeline.webhooks_owed == []
