@@ -92,6 +92,12 @@ class PolicyEditForm(VersionForm):
     base_number = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
+class DescriptionForm(forms.Form):
+    description = forms.CharField(
+        label="Description", required=False, max_length=300, help_text="One line for the policy list."
+    )
+
+
 class PreviewForm(forms.Form):
     kind = forms.ChoiceField(label="Kind", choices=ItemKind.choices, initial=ItemKind.MESSAGE)
     sample = forms.CharField(

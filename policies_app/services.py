@@ -251,11 +251,17 @@ def retire_version(*, actor: Any, policy: Policy, version: PolicyVersion) -> Pol
 
 @transaction.atomic
 def update_description(*, actor: Any, policy: Policy, description: str) -> Policy:
+    """Change the one-line description. The name and slug stay: API clients choose policies by them."""
+    description = (description or "").strip()
+    if len(description) > 300:
+        raise PolicyError("Descriptions are at most 300 characters", "description")
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    if description == policy.description:
+        raise PolicyError("The description is unchanged: nothing to save", "description")
     before = {"description": policy.description}
-    policy.description = description.strip()[:300]
+    policy.description = description
     policy.save(update_fields=["description"])
-    record(actor=actor, action="policy.updated", obj=policy, before=before, after={"description": policy.description})
+    record(actor=actor, action="policy.updated", obj=policy, before=before, after={"description": description})
     return policy
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("new/", views.policy_create, name="create"),
     path("<slug:slug>/", views.policy_detail, name="detail"),
     path("<slug:slug>/edit/", views.policy_edit, name="edit"),
+    path("<slug:slug>/description/", views.policy_description, name="description"),
     path("<slug:slug>/history/", views.policy_history, name="history"),
     path("<slug:slug>/diff/", views.policy_diff, name="diff"),
     path("<slug:slug>/v<int:number>/", views.version_detail, name="version"),

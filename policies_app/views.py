@@ -23,7 +23,7 @@ from django_htmx.middleware import HtmxDetails
 from console.models import ItemKind
 from console.roles import Role, role_required
 from policies_app import diff, services
-from policies_app.forms import PolicyCreateForm, PolicyEditForm, PreviewForm
+from policies_app.forms import DescriptionForm, PolicyCreateForm, PolicyEditForm, PreviewForm
 from policies_app.models import RULE_ID_RE, Policy, PolicyVersion, VersionStatus
 from policies_app.services import PolicyError
 
@@ -206,6 +206,22 @@ def policy_edit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     base_number = form["base_number"].value()
     context = {"policy": policy, "form": form, "latest": latest, "stale": stale, "base_number": base_number}
     return render(request, "policies/policy_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*WRITERS)
+def policy_description(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    policy = _get_policy_for_user(request, slug)
+    form = DescriptionForm(request.POST or None, initial={"description": policy.description})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_description(actor=request.user, policy=policy, description=form.cleaned_data["description"])
+        except PolicyError as exc:
+            form.add_error("description", " ".join(exc.messages))
+        else:
+            messages.success(request, f"Description of {policy.name} saved")
+            return redirect(policy)
+    return render(request, "policies/policy_description.html", {"policy": policy, "form": form})
 
 
 @require_GET

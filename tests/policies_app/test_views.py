@@ -57,6 +57,8 @@ def _pages(v2: PolicyVersion) -> list[tuple[str, str, dict[str, str]]]:
         ("get", reverse("policies:edit", args=[slug]), {}),
         ("post", reverse("policies:edit", args=[slug]), {**_form(text="Changed SP1"), "base_number": "2"}),
         ("get", reverse("policies:history", args=[slug]), {}),
+        ("get", reverse("policies:description", args=[slug]), {}),
+        ("post", reverse("policies:description", args=[slug]), {"description": "For the spam queue"}),
         ("get", reverse("policies:version", args=[slug, 1]), {}),
         ("get", reverse("policies:diff", args=[slug]) + "?a=1&b=2", {}),
         ("post", reverse("policies:publish", args=[slug, 2]), {"version": str(v2.pk)}),
@@ -67,7 +69,8 @@ def _pages(v2: PolicyVersion) -> list[tuple[str, str, dict[str, str]]]:
     ]
 
 
-PAGE_IDS = ["list", "create", "create-post", "detail", "edit", "edit-post", "history", "version", "diff",
+PAGE_IDS = ["list", "create", "create-post", "detail", "edit", "edit-post", "history", "description",
+            "description-post", "version", "diff",
             "publish", "rollback", "retire", "preview", "preview-post"]
 
 
@@ -303,6 +306,38 @@ def test_it_refuses_an_edit_that_changes_nothing(writer_client, spam_policy):
     assert response.status_code == 200
     assert _counts() == before
     assert "Nothing changed since the version you started from" in _text(response)
+
+
+def test_a_writer_changes_the_description_without_making_a_version(writer, writer_client, spam_policy):
+    policy = spam_policy.policy
+    versions = PolicyVersion.objects.count()
+    url = reverse("policies:description", args=[policy.slug])
+    assert "Edit description" in _text(writer_client.get(policy.get_absolute_url()))
+
+    response = writer_client.post(url, {"description": "  Scams and bulk promotion  "}, follow=True)
+
+    assert "Scams and bulk promotion" in _text(response)
+    policy.refresh_from_db()
+    assert policy.description == "Scams and bulk promotion"
+    assert PolicyVersion.objects.count() == versions
+    event = AuditEvent.objects.filter(action="policy.updated").get()
+    assert (event.actor_id, event.object_id) == (writer.pk, str(policy.pk))
+    assert event.after == {"description": "Scams and bulk promotion"}
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [("x" * 301, "at most 300 characters"), ("unchanged", "The description is unchanged")],
+)
+def test_it_refuses_a_bad_description_and_changes_nothing(writer_client, spam_policy, description, message):
+    policy = spam_policy.policy
+    description = policy.description if description == "unchanged" else description
+    before = (_counts(), policy.description)
+    response = writer_client.post(reverse("policies:description", args=[policy.slug]), {"description": description})
+    assert response.status_code == 200
+    assert message in _text(response)
+    policy.refresh_from_db()
+    assert (_counts(), policy.description) == before
 
 
 def test_it_refuses_bad_labels_in_an_edit(writer_client, spam_policy):
