@@ -176,6 +176,17 @@ def services(folder: Path, database: str, persist: bool):
     return pg, redis_proc
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service manager, `kill`) both stop the children and servers cleanly; SIGINT
+    is set explicitly because a shell starting us in the background may have set it to be ignored."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def stop(pg, redis_proc) -> None:
     if redis_proc is not None:
         redis_proc.terminate()
@@ -208,6 +219,7 @@ def up() -> int:
     os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
     if not port_free(PORT):
         sys.exit(f"[dev] port {PORT} is taken: set PORT=another one")
+    stop_on_signals()
     pg, redis_proc = services(DATA, "console", persist=True)
     children: list[subprocess.Popen] = []
     try:

@@ -157,7 +157,7 @@ WITH claimed AS (
     WHERE c.id = ANY(ARRAY(
         SELECT q.id FROM {c} AS q
         WHERE q.status = 'queued' AND q.stage = %(stage)s
-          AND (q.lease_expires_at IS NULL OR q.lease_expires_at <= %(now)s)
+          AND (q.lease_expires_at IS NULL OR q.lease_expires_at <= %(now)s) {only}
         ORDER BY q.created_at, q.id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED))
@@ -250,7 +250,8 @@ def _sql(template: str) -> str:
     )
 
 
-CLAIM_SQL = _sql(_CLAIM_SQL)
+CLAIM_SQL = _sql(_CLAIM_SQL.replace("{only}", ""))
+CLAIM_IDS_SQL = _sql(_CLAIM_SQL.replace("{only}", "AND q.id = ANY(%(ids)s)"))
 AUDIT_SQL = _sql(_AUDIT_SQL)
 WRITE_SQL = _sql(_WRITE_SQL)
 SWEEP_SQL = _sql(_SWEEP_SQL)
@@ -289,8 +290,10 @@ class Pipeline:
 
     # claim and render
 
-    def claim(self, limit: int | None = None, *, now: datetime | None = None) -> Batch:
-        """Claim up to `limit` queued classifications (oldest first) and render their prompts."""
+    def claim(self, limit: int | None = None, *, now: datetime | None = None,
+              ids: Sequence[int] | None = None) -> Batch:
+        """Claim up to `limit` queued classifications (oldest first; only those in `ids` if given) and
+        render their prompts."""
         now = now or timezone.now()
         limit = self.batch_size if limit is None else limit
         batch = Batch()
@@ -298,10 +301,10 @@ class Pipeline:
             return batch
         started = time.perf_counter()
         params = {"worker": self.worker_id, "now": now, "lease": now + self.lease, "stage": Stage.REASONER.value,
-                  "limit": limit}
+                  "limit": limit, "ids": list(ids or [])}
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(CLAIM_SQL, params)
+                cursor.execute(CLAIM_SQL if ids is None else CLAIM_IDS_SQL, params)
                 rows = cursor.fetchall()
             claimed = [
                 Claimed(id=pk, version_id=version_id, attempts=attempts, kind=kind, content=text,

@@ -6,17 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from console import services
+from console import reasoner, services
+from console.models import Classification, ClassificationStatus, Stage
 from console.roles import Role
 from policies_app import services as policy_services
 from policies_app.demo import DEMO_POLICIES
 from policies_app.models import Policy, VersionStatus
 
 ITEMS = Path(__file__).resolve().parents[2] / "demo" / "items.json"
+ANSWERS = Path(__file__).resolve().parents[2] / "demo" / "answers.json"
+# The model name shown beside the demo's verdicts, so nobody mistakes them for a model's output.
+DEMO_MODEL = "demo answers, hand-written (no model ran)"
 
 # Demo logins only: the `up` command serves on 127.0.0.1. Remove these users before real use.
 DEMO_USERS = [
@@ -35,6 +40,9 @@ class Command(BaseCommand):
             users = self.seed_users()
             self.seed_policies(users["writer"])
             self.seed_items()
+        answered = self.seed_answers()
+        if answered:
+            self.stdout.write(f"  {answered} demo verdicts stored (hand-written answers: no model is configured)")
         self.stdout.write("  Demo logins (demo data only):")
         for username, password, roles in DEMO_USERS:
             role_names = ", ".join(sorted(r.value for r in roles))
@@ -104,3 +112,37 @@ class Command(BaseCommand):
                 turns=entry.get("turns"),
                 metadata=entry.get("metadata", {}),
             )
+
+    def seed_answers(self) -> int:
+        """Give the demo items the hand-written answers in answers.json while no model is configured, so
+        the queues have verdicts to review. They take the reasoner's own path (real harmony tokens,
+        the real parser, the same audit events); only the words were written by us, and the verdicts
+        say so. With a model configured, it classifies the demo items instead."""
+        if settings.SAFEGUARD_BACKEND or not ANSWERS.exists():
+            return 0
+        from safeguard.engines.scripted import ScriptedEngine, ScriptedReply
+
+        answers: dict[str, dict[str, dict[str, Any]]] = json.loads(ANSWERS.read_text())
+        sources = {entry["source"] for entry in json.loads(ITEMS.read_text())}
+        waiting = Classification.objects.filter(
+            stage=Stage.REASONER, status=ClassificationStatus.QUEUED, item__source__in=sources,
+            item__external_id__in=list(answers),
+        ).values_list("id", "item__external_id", "policy_version__policy__slug")
+        replies = {
+            str(pk): answers[external_id][slug]
+            for pk, external_id, slug in waiting
+            if slug in answers[external_id]
+        }
+        if not replies:
+            return 0
+
+        def answer(request: Any) -> ScriptedReply:
+            reply = replies[request.key]
+            final = reply["final"]
+            return ScriptedReply(reply["analysis"], final, finish_reason="length" if final is None else "stop")
+
+        pipeline = reasoner.Pipeline(ScriptedEngine(answer, name=DEMO_MODEL), "demo-answers")
+        batch = pipeline.claim(len(replies), ids=[int(pk) for pk in replies])
+        completions, error = pipeline.generate(batch)
+        pipeline.finish(batch, completions, error)
+        return len(batch)
