@@ -29,6 +29,7 @@ FINAL_MARKER = "<|channel|>final"
 # " to=..."; taking the last <|channel|> before each <|message|> skips broken headers.
 _LENIENT_HEADER = re.compile(r"<\|channel\|>((?:(?!<\|channel\|>|<\|message\|>).)*)<\|message\|>", re.DOTALL)
 _LENIENT_BODY_END = re.compile(r"<\|(?:end|return|call|start|channel)\|>")
+_CLOSING = frozenset({"<|end|>", "<|return|>", "<|call|>"})
 _CHANNEL_NAME = re.compile(r"\s*([A-Za-z_]+)")
 # What servers that strip special tokens make of a harmony completion.
 _STRIPPED_HARMONY = re.compile(r"\s*analysis(.*?)assistantfinal(.*)", re.DOTALL)
@@ -39,12 +40,16 @@ class Channels:
     analysis: str  # the reasoning, "" when there is none
     final: str | None  # None when no final-channel message was found
     raw: str  # the decoded completion, special tokens included
+    # Whether the final message ended with its own end token (<|return|>, <|end|>, <|call|>): False when
+    # the completion stops inside it, None when that cannot be known (HTTP engines split for us).
+    final_closed: bool | None = None
 
 
 def split_text(raw: str) -> Channels:
     """Hand-rolled split on harmony markers, for completions harmony's parser rejects."""
     analysis_parts: list[str] = []
     final: str | None = None
+    final_closed: bool | None = None
     for header in _LENIENT_HEADER.finditer(raw):
         name_match = _CHANNEL_NAME.match(header.group(1))
         name = name_match.group(1) if name_match else ""
@@ -52,9 +57,10 @@ def split_text(raw: str) -> Channels:
         body = raw[header.end() : body_end.start() if body_end else len(raw)]
         if name == "final":
             final = body
+            final_closed = body_end is not None and body_end.group(0) in _CLOSING
         elif name == "analysis":
             analysis_parts.append(body)
-    return Channels(analysis="\n\n".join(analysis_parts), final=final, raw=raw)
+    return Channels(analysis="\n\n".join(analysis_parts), final=final, raw=raw, final_closed=final_closed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,7 @@ def split_canonical(token_ids: Sequence[int]) -> Channels | None:
     encoding = get_encoding()
     analysis_parts: list[str] = []
     final: str | None = None
+    final_closed: bool | None = None
     q = 0  # index into marks
     while True:
         at = marks[q]
@@ -128,6 +135,7 @@ def split_canonical(token_ids: Sequence[int]) -> Channels | None:
             return None
         if name == "final":
             final = text
+            final_closed = body_end < len(token_ids)
         elif name == "analysis":
             analysis_parts.append(text)
         if body_end == len(token_ids):
@@ -144,7 +152,9 @@ def split_canonical(token_ids: Sequence[int]) -> Channels | None:
             break
         if q >= len(marks) or marks[q] != body_end + 1:
             return None
-    return Channels(analysis="\n\n".join(analysis_parts), final=final, raw=encoding.decode(token_ids))
+    return Channels(
+        analysis="\n\n".join(analysis_parts), final=final, raw=encoding.decode(token_ids), final_closed=final_closed
+    )
 
 
 def split_tokens(token_ids: Sequence[int]) -> Channels:
@@ -170,7 +180,9 @@ def split_tokens(token_ids: Sequence[int]) -> Channels:
         # A broken header can make harmony swallow the final message into the one
         # before it; the hand-rolled split recovers it.
         return split_text(raw)
-    return Channels(analysis="\n\n".join(analysis_parts), final=final, raw=raw)
+    # Harmony accepts a final message cut off mid-body; the lenient split knows whether it was closed.
+    final_closed = split_text(raw).final_closed if final is not None else None
+    return Channels(analysis="\n\n".join(analysis_parts), final=final, raw=raw, final_closed=final_closed)
 
 
 def split_http(text: str | None, reasoning: str | None) -> Channels:

@@ -3,8 +3,10 @@
 Token completions are split into channels with harmony's own parser (falling
 back to a hand-rolled split when it rejects a malformed header); HTTP
 completions arrive already split. The final channel is then read by
-safeguard.answer. An answer that cannot be read is never taken as "safe": it
-becomes status "unparsable" with violation None and the raw output kept.
+safeguard.answer. An answer that cannot be read, that contradicts itself or
+its reasoning, or that was cut off is never taken as "safe": it becomes status
+"unparsable", "conflicting" or "truncated" with violation None, the reason in
+`error` and the raw output kept.
 
 Measured on the 2-core dev box: about 45 µs per token completion (a short
 analysis and a JSON answer, read by safeguard.channels' canonical walker) and
@@ -36,27 +38,31 @@ def parse_completion(completion: Completion, policy: PolicySpec) -> Verdict:
     else:
         channels = split_http(completion.text, completion.reasoning)
         raw_output = completion.text or ""
-    out_of_budget = completion.finish_reason == "length"
 
-    if channels.final is None or not channels.final.strip():
-        if out_of_budget:
-            status, error = "truncated", "the token budget ran out before the final answer"
-        elif channels.final is None:
-            status, error = "unparsable", "the completion has no final-channel answer"
-        else:
-            status, error = "unparsable", "the final answer is empty"
-        return Verdict(status=status, reasoning=channels.analysis, raw_output=raw_output, error=error)
-
-    answer = read_answer(channels.final, policy)
-    if answer is None:
-        # A final answer cut off by the budget is "truncated" rather than the model's fault.
-        status = "truncated" if out_of_budget else "unparsable"
+    def unread(status: str, error: str, notes: list[str] | None = None) -> Verdict:
         return Verdict(
             status=status,
             reasoning=channels.analysis,
             raw_output=raw_output,
-            error="the final answer could not be read as a verdict",
+            error=error,
+            quality=status,
+            notes=notes or [],
         )
+
+    # A cut answer is never a verdict, whatever label words it already holds: the rest might have
+    # reversed them ("VALID ... no, INVALID").
+    if completion.finish_reason == "length":
+        where = "the final answer" if channels.final else "the final answer was written"
+        return unread("truncated", f"the token budget ran out before {where} ended")
+    if channels.final is not None and channels.final_closed is False:
+        return unread("truncated", "the final answer stops without its end token")
+    if channels.final is None:
+        return unread("unparsable", "the completion has no final-channel answer")
+
+    reading = read_answer(channels.final, policy, channels.analysis)
+    if reading.answer is None:
+        return unread(reading.quality, reading.reason, reading.notes)
+    answer = reading.answer
     return Verdict(
         status="done",
         label=canonical_label(policy, answer.violation, answer.category),
@@ -67,4 +73,6 @@ def parse_completion(completion: Completion, policy: PolicySpec) -> Verdict:
         rationale=answer.rationale,
         reasoning=channels.analysis,
         raw_output=raw_output,
+        quality=reading.quality,
+        notes=reading.notes,
     )

@@ -119,6 +119,12 @@ class VLLMEngine:
         choice = choices[0]
         token_ids = [int(token) for token in choice.token_ids]
         finish = _FINISH_REASONS.get(str(choice.finish_reason), "error")
+        stops = stop_token_ids()
+        if finish == "stop" and (not token_ids or token_ids[-1] not in stops):
+            # vLLM leaves the matched stop token out of token_ids; put it back, so that the parser can
+            # tell a final answer the model closed from one that was cut off (which is "truncated").
+            stop_reason = getattr(choice, "stop_reason", None)
+            token_ids.append(stop_reason if isinstance(stop_reason, int) and stop_reason in stops else stops[0])
         return Completion(
             key=request.key,
             token_ids=token_ids,

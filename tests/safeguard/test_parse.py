@@ -151,6 +151,7 @@ def test_it_reads_the_json_the_policy_asks_for() -> None:
         rationale="Link farm.",
         reasoning="The user is advertising.",
         raw_output=verdict.raw_output,
+        quality="clean",
     )
     assert verdict.raw_output.startswith("<|channel|>analysis<|message|>")
     assert verdict.raw_output.endswith('"rationale": "Link farm."}<|return|>')
@@ -207,10 +208,13 @@ def test_it_uses_the_policy_scheme_for_the_label() -> None:
     assert parse_final(final, SPAM_POLICY).label == "SP2"
 
 
-def test_it_leans_to_violation_when_fields_disagree() -> None:
+def test_it_sends_json_whose_fields_disagree_to_a_person() -> None:
     verdict = parse_final('{"violation": 0, "policy_category": "SP3"}')
 
-    assert (verdict.violation, verdict.label) == (True, "SP3")
+    assert (verdict.status, verdict.violation, verdict.label, verdict.quality) == (
+        "conflicting", None, "", "conflicting"
+    )
+    assert "conflicting labels" in verdict.error
 
 
 def test_it_takes_null_and_na_categories_as_no_category() -> None:
@@ -350,3 +354,58 @@ def test_it_handles_http_completions_without_a_final_answer() -> None:
     assert parse_completion(cut, BINARY_POLICY).status == "truncated"
     assert parse_completion(empty, BINARY_POLICY).status == "unparsable"
     assert parse_completion(empty, BINARY_POLICY).reasoning == "done thinking"
+
+
+# --- cut answers, conflicts and how each answer was read -------------------------------------------
+
+
+@pytest.mark.parametrize("final", ["INVALID", "VALID", '{"violation": 0}', "VALID\nRationale: a real"])
+def test_it_calls_any_answer_the_budget_cut_truncated_whatever_labels_it_holds(final: str) -> None:
+    completion = token_completion(final, finish_reason="length")
+
+    verdict = parse_completion(completion, VALIDITY_POLICY)
+
+    assert (verdict.status, verdict.violation, verdict.label, verdict.quality) == ("truncated", None, "", "truncated")
+    assert "token budget" in verdict.error
+
+
+def test_it_calls_a_final_answer_without_its_end_token_truncated() -> None:
+    cut = f"{ANALYSIS}<|start|>assistant<|channel|>final<|message|>VALID"
+
+    verdict = parse_completion(Completion(key="k", token_ids=harmony_tokens(cut)), VALIDITY_POLICY)
+
+    assert (verdict.status, verdict.violation) == ("truncated", None)
+    assert verdict.error == "the final answer stops without its end token"
+
+
+def test_it_calls_an_http_answer_with_null_content_unparsable_with_its_reason() -> None:
+    verdict = parse_completion(Completion(key="k", text=None, reasoning="It is spam.", finish_reason="stop"),
+                               BINARY_POLICY)
+
+    assert (verdict.status, verdict.violation, verdict.quality) == ("unparsable", None, "unparsable")
+    assert verdict.error == "the completion has no final-channel answer"
+    assert verdict.reasoning == "It is spam."
+
+
+def test_it_records_how_each_answer_was_read() -> None:
+    clean = parse_final("INVALID", VALIDITY_POLICY)
+    echoed = parse_final("Answer (VALID or INVALID): INVALID", VALIDITY_POLICY)
+    conflicting = parse_final("VALID\nAnswer: INVALID", VALIDITY_POLICY)
+
+    assert (clean.quality, clean.notes) == ("clean", [])
+    assert (echoed.status, echoed.violation, echoed.quality) == ("done", True, "recovered")
+    assert "echoed label alternatives removed" in echoed.notes
+    assert (conflicting.status, conflicting.quality, conflicting.violation) == ("conflicting", "conflicting", None)
+    assert conflicting.error.startswith("conflicting labels")
+
+
+def test_it_sends_a_safe_answer_whose_reasoning_concluded_a_violation_to_a_person() -> None:
+    text = (
+        "<|channel|>analysis<|message|>The post lists ten shop links: a link farm, SP2.a. So SP2.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>SP0<|return|>"
+    )
+
+    verdict = parse_completion(Completion(key="k", token_ids=harmony_tokens(text)), SPAM_POLICY)
+
+    assert (verdict.status, verdict.violation) == ("conflicting", None)
+    assert verdict.error.startswith("reasoning and answer disagree: the reasoning concludes SP2")

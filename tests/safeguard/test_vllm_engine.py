@@ -148,6 +148,14 @@ def test_it_fills_token_ids_counts_and_finish_reason() -> None:
     assert parse_completion(completion, BINARY_POLICY).violation is True
 
 
+def test_it_puts_back_the_stop_token_vllm_leaves_out_so_a_closed_answer_is_not_read_as_cut() -> None:
+    completion = make_engine(FakeLLM()).generate([make_request("click here", SPAM_POLICY)])[0]
+
+    assert completion.token_ids is not None
+    assert completion.token_ids[-1] == stop_token_ids()[0]
+    assert parse_completion(completion, BINARY_POLICY).status == "done"
+
+
 def test_it_passes_length_finishes_through() -> None:
     completion = make_engine(FakeLLM(finish_reason="length")).generate([make_request("#truncate")])[0]
 
