@@ -10,6 +10,9 @@ The default responder is steered by directives anywhere in the content text:
 * ``#verdict=1`` / ``#verdict=0`` - answer violation / no violation;
 * ``#label=SP2.a`` - answer that label or rule ID;
 * ``#unparsable`` - a final answer that is not a verdict;
+* ``#echo`` - repeat the output instruction ("Answer (VALID or INVALID):") before the answer;
+* ``#conflict`` - a final answer that says both "violation" and "no violation";
+* ``#disagree`` - reasoning that concludes "violation", then a final answer of "no violation";
 * ``#truncate`` - stop inside the analysis with finish_reason "length";
 * ``#empty`` - an empty final answer;
 * ``#error`` - finish_reason "error";
@@ -37,7 +40,7 @@ from safeguard.specs import Content, PolicySpec
 from safeguard.vocab import get_encoding
 
 SPAM_PHRASES = ("buy now", "free money", "click here")
-_DIRECTIVE = re.compile(r"#(verdict|label|slow)=(\S+)|#(unparsable|truncate|empty|error)\b")
+_DIRECTIVE = re.compile(r"#(verdict|label|slow)=(\S+)|#(unparsable|truncate|empty|error|echo|conflict|disagree)\b")
 
 
 @dataclass(slots=True)
@@ -125,6 +128,22 @@ def default_responder(request: Request) -> ScriptedReply:
         )
     if "empty" in directives:
         return ScriptedReply("Scripted engine: #empty asks for an empty final answer.", "", delay_s=delay)
+    safe, bad = _answer(policy, False, *_pick_category(policy, False, ""), "-"), _answer(
+        policy, True, *_pick_category(policy, True, ""), "-"
+    )
+    if "conflict" in directives:
+        return ScriptedReply(
+            "Scripted engine: #conflict asks for an answer that contradicts itself.",
+            f"{safe}\n\nOn second thought:\n{bad}",
+            delay_s=delay,
+        )
+    if "disagree" in directives:
+        return ScriptedReply(
+            f"Scripted engine: #disagree. The content breaks the policy. So the answer is "
+            f"{canonical_label(policy, True, violation_label(policy))}.",
+            safe,
+            delay_s=delay,
+        )
 
     code = ""
     if "label" in directives:
@@ -147,7 +166,18 @@ def default_responder(request: Request) -> ScriptedReply:
         f"(label {canonical_label(policy, violation, category)}). "
         f"Answering in the policy's {policy.output_format} format."
     )
-    return ScriptedReply(analysis, _answer(policy, violation, category, rule, why), delay_s=delay)
+    final = _answer(policy, violation, category, rule, why)
+    if "echo" in directives:
+        final = f"{_instruction(policy)}\n{final}"
+    return ScriptedReply(analysis, final, delay_s=delay)
+
+
+def _instruction(policy: PolicySpec) -> str:
+    """The output instruction as models echo it: the policy's choices, then a colon."""
+    if policy.output_format == "binary":
+        return "Answer (0 or 1):"
+    choices = list(policy.labels) or ["VALID", "INVALID"]
+    return f"Answer ({', '.join(choices[:-1])} or {choices[-1]}):" if len(choices) > 1 else "Answer:"
 
 
 @functools.cache

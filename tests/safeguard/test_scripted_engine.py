@@ -168,3 +168,26 @@ def test_it_rejects_an_unknown_backend_by_name() -> None:
 def test_it_and_the_other_engines_satisfy_the_engine_protocol() -> None:
     assert isinstance(ScriptedEngine(), Engine)
     assert isinstance(OpenAIEngine(EngineConfig(backend="openai", base_url="http://127.0.0.1:1/v1")), Engine)
+
+
+@pytest.mark.parametrize("policy", [SPAM_POLICY, BINARY_POLICY, VALIDITY_POLICY])
+def test_it_echoes_the_instruction_and_the_answer_is_still_read(policy: PolicySpec) -> None:
+    engine = ScriptedEngine()
+
+    bad = parse_completion(engine.generate([make_request("#echo #verdict=1", policy)])[0], policy)
+    good = parse_completion(engine.generate([make_request("#echo #verdict=0", policy)])[0], policy)
+
+    assert (bad.status, bad.violation, bad.quality) == ("done", True, "recovered")
+    assert (good.status, good.violation, good.quality) == ("done", False, "recovered")
+
+
+@pytest.mark.parametrize("policy", [SPAM_POLICY, BINARY_POLICY, VALIDITY_POLICY])
+def test_its_conflicting_and_disagreeing_answers_go_to_a_person(policy: PolicySpec) -> None:
+    engine = ScriptedEngine()
+
+    conflict = parse_completion(engine.generate([make_request("#conflict", policy)])[0], policy)
+    disagree = parse_completion(engine.generate([make_request("#disagree", policy)])[0], policy)
+
+    assert (conflict.status, conflict.violation) == ("conflicting", None)
+    assert (disagree.status, disagree.violation) == ("conflicting", None)
+    assert disagree.error.startswith("reasoning and answer disagree")
