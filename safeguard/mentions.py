@@ -80,6 +80,18 @@ _HEDGES = frozenset(
     }
 )
 _WORDS_BEFORE = re.compile(r"[A-Za-z']+")
+_CLAUSE = re.compile(r"[,;:()\[\]—–]|\b(?:and|but|so|while|whereas|because|since|though|although)\b", re.IGNORECASE)
+# Other tokens joined to this one ("SP2.a and SP2.b", "DC1/DC2 (promotion)"), skipped before looking
+# for a negation that follows the whole list.
+_JOINED_AFTER = re.compile(
+    r"(?:\s*\([^()\n]{0,60}\)|\s*(?:,|and|or|/|&|nor)\s*(?:[A-Za-z]{1,8}\d+[\w.\-]*|[A-Z]{3,}))*", re.IGNORECASE
+)
+_NEGATED_AFTER = re.compile(
+    r"[\s)\]]*(?:(?:does|do|is|are|did|was|were|would|should|could|can|will|also)\s+)?"
+    r"(?:not\b|never\b|n't\b|doesn't|don't|isn't|aren't|wasn't|weren't|can't|cannot|won't|wouldn't|"
+    r"(?:is|are)\s+(?:absent|missing|inapplicable)|n/?a\b)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(slots=True)
@@ -120,8 +132,14 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _qualify(text: str, mention: Mention) -> None:
     begin, finish = _sentence(text, mention.start, mention.end)
-    before = [word.lower() for word in _WORDS_BEFORE.findall(text[begin : mention.start])][-4:]
-    mention.negated = any(word in _NEGATORS or word.endswith("n't") for word in before)
+    clause_start = begin
+    for boundary in _CLAUSE.finditer(text, begin, mention.start):
+        clause_start = boundary.end()
+    before = [word.lower() for word in _WORDS_BEFORE.findall(text[clause_start : mention.start])][-8:]
+    # "nothing asks for money (SP3)", "not VALID"; and after it: "SP2.a and SP2.b do not fit".
+    mention.negated = any(word in _NEGATORS or word.endswith("n't") for word in before) or (
+        _NEGATED_AFTER.match(text, _JOINED_AFTER.match(text, mention.end).end()) is not None
+    )
     sentence_words = {word.lower() for word in _WORDS_BEFORE.findall(text[begin:finish])}
     mention.hedged = bool(sentence_words & _HEDGES) or text[begin:finish].rstrip().endswith("?")
 

@@ -15,43 +15,47 @@ from safeguard.echoes import clean_answer
 from safeguard.mentions import find_mentions
 
 CONCLUSION_SENTENCES = 3
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
+# Sentence ends: ". " and the like, never the dot inside a rule ID ("SP2.a").
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _VIOLATES = re.compile(
     r"\b(?:violates|violating|is\s+a\s+violation|constitutes\s+a\s+violation|breaks\s+the\s+policy|"
-    r"is\s+(?:spam|disallowed|prohibited)|should\s+be\s+(?:flagged|removed|blocked))\b",
+    r"is\s+(?:spam|disallowed|prohibited|not\s+allowed)|should\s+be\s+(?:flagged|removed|blocked))\b",
     re.IGNORECASE,
 )
 _NEGATED = re.compile(
     r"\b(?:not|no|never|doesn't|does\s+not|isn't|is\s+not|aren't|nothing|non|without)\b[^.!?\n]{0,30}$",
     re.IGNORECASE,
 )
+# What a conclusion of "no violation" sounds like: "Not spam.", "No injection.", "Allowed.", "It is fine."
+_SAFE = re.compile(
+    r"\b(?:not\s+(?:spam|a\s+violation|violating|harmful|harassment)|no\s+violation|does(?:\s+not|n't)\s+"
+    r"violate|non-violating|is\s+(?:allowed|fine|acceptable|benign|safe|permitted|ok))\b"
+    r"|^\s*(?:no\s+[a-z]+|allowed|safe|fine|benign|acceptable|permitted)\s*[.!]?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _conclusion(analysis: str) -> str:
-    sentences = [s.strip() for s in _SENTENCE.findall(analysis) if s.strip() and not s.strip().endswith("?")]
-    # "DC2.a" splits at its dot into "DC2." and "a ..."; sentence boundaries only matter roughly here.
-    return " ".join(sentences[-CONCLUSION_SENTENCES:])
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(analysis) if s.strip() and not s.strip().endswith("?")]
+    return "\n".join(sentences[-CONCLUSION_SENTENCES:])
 
 
 def analysis_concludes_violation(analysis: str, words: DecisionWords) -> str:
-    """What in the analysis' conclusion says "violation" ("" when nothing does)."""
+    """What in the analysis' conclusion says "violation" ("" when nothing does, or it ends on "safe")."""
     if not analysis.strip():
         return ""
-    conclusion = _conclusion(analysis)
-    cleaned = clean_answer(conclusion, words).text
+    cleaned = clean_answer(_conclusion(analysis), words).text
     found = find_mentions(cleaned, words)
-    mentions = [m for group in found.groups for m in group.mentions] + list(found.prose)
-    mentions.sort(key=lambda m: m.start)
-    last = None
-    for mention in mentions:
+    signals: list[tuple[int, str]] = []  # (position, what it says: "" for safe)
+    for mention in [m for group in found.groups for m in group.mentions] + list(found.prose):
         if not mention.negated and not mention.hedged:
-            last = mention
-    last_phrase = None
+            says = "" if mention.meaning.violation is False else f"the reasoning concludes {mention.token}"
+            signals.append((mention.start, says))
     for match in _VIOLATES.finditer(cleaned):
         if not _NEGATED.search(cleaned[max(0, match.start() - 40) : match.start()]):
-            last_phrase = match
-    if last is not None and (last_phrase is None or last.start > last_phrase.start()):
-        return f"the reasoning concludes {last.token}" if last.meaning.violation is not False else ""
-    if last_phrase is not None:
-        return f"the reasoning concludes that the content {last_phrase.group(0).lower()}"
-    return ""
+            phrase = match.group(0).lower()
+            signals.append((match.start(), f"the reasoning concludes that the content {phrase}"))
+    signals += [(match.start(), "") for match in _SAFE.finditer(cleaned)]
+    if not signals:
+        return ""
+    return max(signals)[1]

@@ -128,8 +128,9 @@ def default_responder(request: Request) -> ScriptedReply:
         )
     if "empty" in directives:
         return ScriptedReply("Scripted engine: #empty asks for an empty final answer.", "", delay_s=delay)
-    safe, bad = _answer(policy, False, *_pick_category(policy, False, ""), "-"), _answer(
-        policy, True, *_pick_category(policy, True, ""), "-"
+    safe, bad = (
+        _answer(policy, False, *_pick_category(policy, False, ""), "-"),
+        _answer(policy, True, *_pick_category(policy, True, ""), "-"),
     )
     if "conflict" in directives:
         return ScriptedReply(

@@ -450,6 +450,22 @@ add(
 add("hb", S, "HB0", analysis="HB1 would need a slur or an animal comparison. There is none. HB0.")
 add("validity", V, "INVALID", analysis="It is a genuine question, so VALID? No, it ends with an ad. INVALID.")
 
+# Reasoning that names rules only to rule them out, as real analyses do, then concludes safe.
+add(
+    "json",
+    S,
+    '{"violation": 0, "policy_category": "SP0"}',
+    analysis="The author shares their own work once (SP0.a). There is no shop link, so SP2.a and SP2.b do not "
+    "fit, and nothing asks for money up front (SP3). Not spam.",
+)
+add(
+    "codes", S, "RS0", analysis="It describes a stunt but gives no steps (RS2.a) and nothing praises it (RS1). Allowed."
+)
+add("validity", S, "VALID", analysis="The rule about ads (INVALID) does not apply here. It is fine.")
+add("hb", S, "HB0", analysis="No slur appears, and HB1.b is absent. Nothing calls for exclusion (HB2). No hate.")
+add("json", C, '{"violation": 0}', analysis="No shop link here. But it asks for a fee up front (SP3). So SP3.")
+add("codes", C, "RS0", analysis="RS1 does not fit. The reply lists the steps for the jump, which is RS2.a.")
+
 # --- refusals, chat that skips the task, nothing to read -----------------------------------------
 add(
     "validity",
