@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from api.models import ApiClient, FirstPassModel, LabeledExample, Route, RoutingRule, WebhookDelivery
-from console.admin import ReadOnlyAdmin
+from audit.admin import ReadOnlyAdmin
 
 
 @admin.register(ApiClient)

@@ -1,6 +1,17 @@
+"""The API app; its `ready` connects the decision-webhook receivers to the console's signals."""
+
 from django.apps import AppConfig
 
 
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = "Ingestion API, routing and webhooks"
+
+    def ready(self) -> None:
+        # Imported here, once the app registry is ready (models load with these modules): Django's place
+        # for connecting signals. Connected in every process, the reasoner worker's included.
+        from api import deliveries  # noqa: PLC0415
+        from console import signals  # noqa: PLC0415
+
+        signals.verdicts_stored.connect(deliveries.on_verdicts_stored, dispatch_uid="api.deliveries.verdicts")
+        signals.item_decided.connect(deliveries.on_item_decided, dispatch_uid="api.deliveries.decided")

@@ -1,5 +1,6 @@
 """Errors the API answers with, shaped like OpenAI's ({"error": {message, type, param, code}}), so the
-openai SDK raises them with their message and every client finds the field at fault in `param`."""
+openai SDK raises them with their message and every client finds the field at fault in `param`; and
+`ClientError`, the refusal of an admin's change on the Integrations pages."""
 
 from __future__ import annotations
 
@@ -49,3 +50,11 @@ class ApiError(Exception):
 def invalid(message: str, param: str | None = None, code: str = "invalid_value") -> ApiError:
     """A 400 naming the field at fault."""
     return ApiError(400, f"{param}: {message}" if param else message, param=param, code=code)
+
+
+class ClientError(ValueError):
+    """A refused change to clients, routing rules or labelled data; `field` names the form field at fault."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from api.services import ClientError
+from api.errors import ClientError
 from policies_app.models import Policy
 
 

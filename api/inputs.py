@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from api.errors import ApiError, invalid
 from api.models import ApiClient
-from console.services import SubmitError, clean_item_input
+from console.intake import SubmitError, clean_item_input
 from policies_app.models import Policy, PolicyVersion
 
 ITEM_FIELDS = {"kind", "source", "external_id", "content", "turns", "metadata", "policies"}

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from api import queues
+from api import redis_client
 from api.errors import ApiError
 
 RATE_KEY = "api:rate:{client}:{window}"
@@ -25,7 +25,7 @@ def check_rate(client: Any) -> dict[str, str]:
     now = time.time()
     window = int(now // WINDOW_S)
     key = RATE_KEY.format(client=client.pk, window=window)
-    pipe = queues.connection().pipeline()
+    pipe = redis_client.connection().pipeline()
     pipe.incr(key)
     pipe.expire(key, 2 * WINDOW_S)
     count, _ = pipe.execute()

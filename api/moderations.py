@@ -20,12 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from api import decisions, inputs, services
+from api import ingest, inputs, item_states
 from api.auth import api_view
 from api.errors import ApiError, invalid
 from api.limits import read_json
 from api.views import wait_for
-from console.services import SubmitError, clean_item_input
+from console.intake import SubmitError, clean_item_input
 
 MODERATION_FIELDS = {"input", "model"}
 DEFAULT_MODEL = "moderation-console"
@@ -76,7 +76,7 @@ def result(state: dict[str, Any]) -> dict[str, Any]:
     categories, scores, applied = {}, {}, {}
     for policy in state["policies"]:
         slug = policy["policy"]
-        categories[slug] = bool(policy["flagged"]) if policy["status"] == decisions.DECIDED else True
+        categories[slug] = bool(policy["flagged"]) if policy["status"] == item_states.DECIDED else True
         scores[slug] = round(_score(policy), 6)
         applied[slug] = ["text"]
     return {
@@ -119,12 +119,12 @@ def create_moderation(request: HttpRequest) -> JsonResponse:
                                     metadata={"via": "v1/moderations", "model": model or DEFAULT_MODEL})
         except SubmitError as exc:
             raise invalid(str(exc), f"input[{i}]") from None
-        submissions.append(services.Submission(data, versions))
-    states = services.ingest(client=client, submissions=submissions)
+        submissions.append(ingest.Submission(data, versions))
+    states = ingest.ingest(client=client, submissions=submissions)
     ids = [state["id"] for state in states]
-    if any(state["status"] == decisions.PENDING for state in states):
+    if any(state["status"] == item_states.PENDING for state in states):
         wait_for(ids, settings.API_MODERATION_WAIT_S)
-        current = decisions.item_states(ids)
+        current = item_states.item_states(ids)
         states = [current[pk] for pk in ids]
     return JsonResponse({
         "id": f"modr-{uuid.uuid4().hex}",

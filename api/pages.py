@@ -1,6 +1,6 @@
 """The console's integration pages, for admins: API clients (tokens, defaults, webhooks), the webhook
 delivery log, and the first pass (models, routing thresholds, retraining). Writes go through
-api.services."""
+`api.clients`, `api.routing`, `api.deliveries` and `api.jobs`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from api import jobs, queues, routing, services
+from accounts.roles import Role, role_required
+from api import clients, deliveries, errors, jobs, redis_client, routing, schedule
 from api.forms import ClientCreateForm, ClientEditForm, RoutingRuleForm
 from api.models import ApiClient, DeliveryStatus, FirstPassModel, LabeledExample, WebhookDelivery
-from console.roles import Role, role_required
 from policies_app.models import Policy
 
 
@@ -51,12 +51,12 @@ def client_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            client, token = services.create_client(
+            client, token = clients.create_client(
                 actor=request.user, name=data["name"], source=data["source"],
                 default_policies=list(data["default_policies"]), webhook_url=data["webhook_url"],
                 rate_limit_per_minute=data["rate_limit_per_minute"],
             )
-        except services.ClientError as exc:
+        except errors.ClientError as exc:
             form.add_client_error(exc)
         else:
             # Rendered, not redirected: the token exists only in this response and is never stored.
@@ -74,10 +74,10 @@ def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
     if request.method == "POST" and client.is_active and form.is_valid():
         data = form.cleaned_data
         try:
-            services.update_client(actor=request.user, client=client, default_policies=list(data["default_policies"]),
+            clients.update_client(actor=request.user, client=client, default_policies=list(data["default_policies"]),
                                    webhook_url=data["webhook_url"],
                                    rate_limit_per_minute=data["rate_limit_per_minute"])
-        except services.ClientError as exc:
+        except errors.ClientError as exc:
             form.add_client_error(exc)
         else:
             messages.success(request, f"Saved {client.name}")
@@ -89,7 +89,7 @@ def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def client_revoke(request: HttpRequest, client_id: int) -> HttpResponse:
-    client = services.revoke_client(actor=request.user, client=_get_client_for_user(request, client_id))
+    client = clients.revoke_client(actor=request.user, client=_get_client_for_user(request, client_id))
     messages.success(request, f"The token of {client.name} no longer works")
     return redirect(client)
 
@@ -125,7 +125,7 @@ def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def delivery_redeliver(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    delivery = services.redeliver(actor=request.user, delivery=_get_delivery_for_user(request, delivery_id))
+    delivery = deliveries.redeliver(actor=request.user, delivery=_get_delivery_for_user(request, delivery_id))
     messages.success(request, f"Delivery #{delivery.pk} queued again")
     return redirect(delivery)
 
@@ -158,7 +158,7 @@ def first_pass(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def first_pass_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     policy = _get_policy_for_user(request, slug)
-    queues.queue(jobs.PERIODIC_QUEUE).enqueue(jobs.retrain_first_pass, policy.pk, True)
+    redis_client.queue(schedule.PERIODIC_QUEUE).enqueue(jobs.retrain_first_pass, policy.pk, True)
     messages.success(request, f"Retraining of {policy.name}'s first pass is queued; reload in a minute")
     return redirect("api:first-pass")
 
@@ -175,8 +175,8 @@ def routing_rule_edit(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
     else:
         try:
-            services.set_routing_rule(actor=request.user, version=version, **form.cleaned_data)
-        except services.ClientError as exc:
+            routing.set_routing_rule(actor=request.user, version=version, **form.cleaned_data)
+        except errors.ClientError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Routing of {version} saved")

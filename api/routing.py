@@ -5,6 +5,8 @@ version's thresholds.
     score <  safe_below                 -> closed, or qc_sample for a random `sample_rate` share
     score >= violation_above            -> human if violations_to_humans, else reasoner
     anything in between                 -> reasoner
+
+`set_routing_rule` is the admins' audited change of a version's thresholds.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
+from api.errors import ClientError
 from api.models import FirstPassModel, RouteChoice, RoutingRule
+from audit.writer import record
+from policies_app.models import PolicyVersion
 from safeguard import firstpass
 
 log = logging.getLogger(__name__)
@@ -133,3 +139,32 @@ def route_texts(version: Any, texts: Sequence[str], thresholds: Thresholds,
     model_id, fitted = model
     scores = firstpass.score(fitted, texts)
     return [Routed(choose_route(float(s), thresholds, rng), float(s), model_id) for s in scores]
+
+
+@transaction.atomic
+def set_routing_rule(
+    *,
+    actor: Any,
+    version: PolicyVersion,
+    safe_below: float,
+    violation_above: float,
+    sample_rate: float,
+    violations_to_humans: bool,
+) -> RoutingRule:
+    """Set the thresholds `version` routes first-pass scores by."""
+    if not 0 <= safe_below <= violation_above <= 1:
+        raise ClientError("Thresholds must satisfy 0 ≤ safe below ≤ violation at or above ≤ 1", "safe_below")
+    if not 0 <= sample_rate <= 1:
+        raise ClientError("The quality-check share is between 0 and 1", "sample_rate")
+    rule = RoutingRule.objects.select_for_update().filter(policy_version=version).first()
+    fields = ("safe_below", "violation_above", "sample_rate", "violations_to_humans")
+    before = {f: getattr(rule, f) for f in fields} if rule else None
+    rule = rule or RoutingRule(policy_version=version)
+    rule.safe_below, rule.violation_above = safe_below, violation_above
+    rule.sample_rate, rule.violations_to_humans = sample_rate, violations_to_humans
+    rule.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+    rule.save()
+    after = {f: getattr(rule, f) for f in fields}
+    if before != after:
+        record(actor=actor, action="routing_rule.changed", obj=rule, before=before, after=after)
+    return rule

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from api import decisions, inputs, schema, services
+from api import ingest, inputs, item_states, schema
 from api.auth import api_view
 from api.errors import ApiError, invalid
 from api.limits import read_json
@@ -31,7 +31,7 @@ def _get_item_for_client(client: ApiClient, **lookup: Any) -> int:
 def wait_for(item_ids: list[int], seconds: float) -> None:
     """Block until none of the items has reasoner work queued or running, or `seconds` pass."""
     deadline = time.monotonic() + seconds
-    while seconds > 0 and decisions.unsettled(item_ids):
+    while seconds > 0 and item_states.unsettled(item_ids):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
@@ -62,11 +62,11 @@ def item_create(request: HttpRequest) -> JsonResponse:
     wait = inputs.parse_wait(request)
     body = read_json(request)
     data, versions = inputs.parse_item(body, "", client, inputs.PolicyResolver(client))
-    [state] = services.ingest(client=client, submissions=[services.Submission(data, versions)])
+    [state] = ingest.ingest(client=client, submissions=[ingest.Submission(data, versions)])
     created = state["created"]
-    if wait and state["status"] == decisions.PENDING:
+    if wait and state["status"] == item_states.PENDING:
         wait_for([state["id"]], wait)
-        state = {**decisions.item_states([state["id"]])[state["id"]], "created": created}
+        state = {**item_states.item_states([state["id"]])[state["id"]], "created": created}
     return JsonResponse(state, status=201 if created else 200)
 
 
@@ -89,10 +89,10 @@ def item_batch(request: HttpRequest) -> JsonResponse:
     if batch_policies is not None:
         resolver.versions(batch_policies, "policies")  # refuse a bad batch-wide list before any item
     submissions = [
-        services.Submission(*inputs.parse_item(obj, f"items[{i}]", client, resolver, batch_policies))
+        ingest.Submission(*inputs.parse_item(obj, f"items[{i}]", client, resolver, batch_policies))
         for i, obj in enumerate(items)
     ]
-    states = services.ingest(client=client, submissions=submissions)
+    states = ingest.ingest(client=client, submissions=submissions)
     created = sum(state["created"] for state in states)
     return JsonResponse({"object": "list", "created": created, "existing": len(states) - created, "data": states},
                         status=201 if created else 200)
@@ -102,7 +102,7 @@ def _item_response(request: HttpRequest, pk: int) -> JsonResponse:
     wait = inputs.parse_wait(request)
     if wait:
         wait_for([pk], wait)
-    return JsonResponse(decisions.item_states([pk])[pk])
+    return JsonResponse(item_states.item_states([pk])[pk])
 
 
 @api_view("GET")

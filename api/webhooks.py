@@ -16,15 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from django.conf import settings
-
-log = logging.getLogger(__name__)
 
 USER_AGENT = "moderation-console-webhooks/1"
 
@@ -72,20 +69,3 @@ def post(url: str, payload: dict[str, Any], *, secret: str, delivery_id: str) ->
         return PostResult(False, None, "", f"{type(exc).__name__}: {exc}"[:500])
     ok = 200 <= response.status_code < 300
     return PostResult(ok, response.status_code, response.text[:500], "" if ok else f"HTTP {response.status_code}")
-
-
-def notify_decision(item_id: int) -> None:
-    """Tell the item's client its final decision by webhook, if it has one and it is new.
-
-    Call it after the change that decided the item has committed (transaction.on_commit): a stored
-    moderator review, a reasoner verdict that needs no human. Calling it for an undecided item, an
-    item without an API client, or an outcome already told does nothing.
-    """
-    from api import services
-
-    try:
-        services.queue_decision_delivery(item_id=item_id)
-    except Exception:
-        # The decision is stored and the caller's work is done; a failure here must not undo or fail
-        # it, but it is logged loudly: the platform has not been told.
-        log.exception("could not queue the decision webhook for item %s", item_id)

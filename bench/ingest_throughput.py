@@ -105,7 +105,7 @@ def texts_and_labels() -> list[tuple[str, bool]]:
 def seed(examples: list[tuple[str, bool]]) -> tuple[str, dict[str, Any]]:
     """Two published policies (one with a trained first pass and thresholds, one without) and a client;
     returns the client's token and what the routed policy was trained on."""
-    from api import services
+    from api import clients, routing, training
     from policies_app import services as policy_services
     from safeguard import firstpass
 
@@ -115,15 +115,15 @@ def seed(examples: list[tuple[str, bool]]) -> tuple[str, dict[str, Any]]:
                                               output_format="binary")
         versions[name] = policy_services.publish_version(actor=None, policy=draft.policy, version=draft)
     routed = versions["Bench routed"]
-    services.import_labeled_examples(
+    training.import_labeled_examples(
         actor=None, actor_name="system:bench", policy=routed.policy, dataset="bench",
         examples=[firstpass.LabeledText(text, violation) for text, violation in examples],
     )
-    model = services.retrain_first_pass(policy=routed.policy, force=True)
+    model = training.retrain_first_pass(policy=routed.policy, force=True)
     threshold = model.metrics["cv"]["threshold_at_recall_95"]
-    services.set_routing_rule(actor=None, version=routed, safe_below=threshold, violation_above=1.0,
+    routing.set_routing_rule(actor=None, version=routed, safe_below=threshold, violation_above=1.0,
                               sample_rate=0.02, violations_to_humans=False)
-    _, token = services.create_client(actor=None, name="Bench", rate_limit_per_minute=10_000_000)
+    _, token = clients.create_client(actor=None, name="Bench", rate_limit_per_minute=10_000_000)
     return token, {"examples": model.n_examples, "safe_below": threshold}
 
 
@@ -238,7 +238,8 @@ def send(urls: list[str], token: str, payloads: list[bytes], clients: int, batch
 def phase(name: str, *, urls: list[str], token: str, examples: list[tuple[str, bool]], policy: str, items: int,
           batch: int, clients: int, write: Callable[[str], Any]) -> dict[str, Any]:
     from api.models import Route
-    from console.models import AuditEvent, Classification, Item
+    from audit.models import AuditEvent
+    from console.models import Classification, Item
 
     batches = max(1, items // batch)
     warmup = bodies(examples, prefix=f"warm-{name}", batches=2 * len(urls), batch=batch, policy=policy)

@@ -109,9 +109,9 @@ def drop_scratch_database(name: str) -> None:
 
 def isolate_redis() -> None:
     """Bench workers wake on their own key and broadcast under their own prefix."""
-    from console import dispatch
+    from console import wakeup
 
-    dispatch.WAKE_KEY = "console:bench:reasoner:wake"
+    wakeup.WAKE_KEY = "console:bench:reasoner:wake"
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "console-bench"
 
 
@@ -147,13 +147,14 @@ def seed(items: int, policies: int) -> list[int]:
 
 def _work(index: int, latency_s: float, batch_size: int, serial: bool, results: Any) -> None:
     """One worker process: a simulated GPU and the reasoner loop, until the queue is empty."""
-    from console import reasoner
+    from reasoner.pipeline import Pipeline
+    from reasoner.worker import Worker
 
     engine = SimulatedGPU(latency_s)
     worker_id = f"bench-{index}"
     started = time.perf_counter()
     if serial:
-        pipeline = reasoner.Pipeline(engine, worker_id, batch_size=batch_size)
+        pipeline = Pipeline(engine, worker_id, batch_size=batch_size)
         while True:
             batch = pipeline.claim()
             if not len(batch):
@@ -161,7 +162,7 @@ def _work(index: int, latency_s: float, batch_size: int, serial: bool, results: 
             completions, error = pipeline.generate(batch)
             pipeline.finish(batch, completions, error)
     else:
-        worker = reasoner.Worker(engine, worker_id, batch_size=batch_size, batch_wait_s=0, sweep_every_s=1e9)
+        worker = Worker(engine, worker_id, batch_size=batch_size, batch_wait_s=0, sweep_every_s=1e9)
         worker.serve(burst=True)
         pipeline = worker.pipeline
     wall = time.perf_counter() - started
@@ -173,7 +174,8 @@ def _work(index: int, latency_s: float, batch_size: int, serial: bool, results: 
 
 
 def measure(*, items: int, latency_s: float, batch_size: int, workers: int, serial: bool) -> dict[str, Any]:
-    from console.models import AuditEvent, Classification
+    from audit.models import AuditEvent
+    from console.models import Classification
 
     context = multiprocessing.get_context("fork")
     results = context.Queue()

@@ -69,9 +69,9 @@ def use_bench_database(refill: bool) -> bool:
 
 
 def isolate() -> None:
-    from console import dispatch
+    from console import wakeup
 
-    dispatch.WAKE_KEY = "console:bench-review:reasoner:wake"
+    wakeup.WAKE_KEY = "console:bench-review:reasoner:wake"
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = PREFIX
     os.environ["CHANNELS_PREFIX"] = PREFIX  # for the server process
 
@@ -147,8 +147,7 @@ FILL_SQL = [
 def fill(write: Callable[[str], None]) -> None:
     from django.contrib.auth import get_user_model
 
-    from console import services
-    from console.roles import Role
+    from accounts.roles import Role, set_roles
     from policies_app import services as policy_services
     from policies_app.demo import load_policy_text
 
@@ -163,7 +162,7 @@ def fill(write: Callable[[str], None]) -> None:
     reviewers = []
     for n in range(4):
         user = get_user_model().objects.create_user(username=f"bench-moderator-{n}")
-        services.set_roles(actor=None, user=user, roles={Role.MODERATOR})
+        set_roles(actor=None, user=user, roles={Role.MODERATOR})
         reviewers.append(user.pk)
     params = {"items": ITEMS, "versions": versions, "reviewers": reviewers, "every": AWAITING_EVERY,
               "reasoning": REASONING}
@@ -270,8 +269,8 @@ def measure_push(rounds: int, write: Callable[[str], None]) -> dict[str, float]:
     from django.test import Client
     from playwright.sync_api import sync_playwright
 
-    from console import reasoner
     from policies_app.models import PolicyVersion
+    from reasoner.pipeline import Pipeline
     from safeguard.engines.scripted import ScriptedEngine
     from tests.browser import live
     from tests.factories import make_item
@@ -286,7 +285,7 @@ def measure_push(rounds: int, write: Callable[[str], None]) -> dict[str, float]:
         """An item queued and run through the engine, its verdict not yet stored."""
         item = make_item(versions=[version], source="bench-push", external_id=f"push-{time.time_ns()}",
                          content=f"Buy now, {n} left #verdict=1")
-        pipeline = reasoner.Pipeline(ScriptedEngine(), f"bench-push-{n}")
+        pipeline = Pipeline(ScriptedEngine(), f"bench-push-{n}")
         batch = pipeline.claim()
         completions, error = pipeline.generate(batch)
         return pipeline, (batch, completions, error), item.classifications.get().pk

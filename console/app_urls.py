@@ -1,3 +1,5 @@
+"""The review app's URLs (namespace `console`): queue, items, decisions, dashboard, audit log, team."""
+
 from django.urls import path
 
 from console import views

@@ -2,7 +2,9 @@
 the consumers push (from the same `_name.html` partials the pages include).
 
 Messages on the layer carry ids and names only; each consumer renders for its own viewer and filters,
-so what a page receives is what it would show after a reload.
+so what a page receives is what it would show after a reload. The review app's writes call these
+functions on commit (`on_commit`); the reasoner's stored batches arrive as `console.signals.verdicts_stored`
+(`on_verdicts_stored`, connected in ConsoleConfig.ready).
 
     group "queue"          every open queue page and item page
       verdicts.stored      {"ids": [classification ids]}         the reasoner stored a batch
@@ -19,13 +21,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html_join
+
+from console import itempage, queues
+from console.models import Item
 
 QUEUE_GROUP = "queue"
 
@@ -34,18 +41,13 @@ def item_group(item_id: int) -> str:
     return f"item-{int(item_id)}"
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
-    """Broadcast from a request or a service: through the same long-lived loop as the worker's sends
-    (a fraction of a millisecond, against several for async_to_sync's loop and connection per call)."""
-    _send_from_worker(group, message)
-
-
 _sender: tuple[int, asyncio.AbstractEventLoop] | None = None
 _sender_lock = threading.Lock()
 
 
-def _send_from_worker(group: str, message: dict[str, Any]) -> None:
-    """Send through one event loop kept running in a daemon thread of this process.
+def _send(group: str, message: dict[str, Any]) -> None:
+    """Send through one event loop kept running in a daemon thread of this process (requests, services
+    and the reasoner worker alike).
 
     async_to_sync starts a fresh loop per call, and channels-redis keeps its connections per loop, so
     each send would also open a Redis connection: about 5 ms of mostly CPU a batch, against 0.4 ms
@@ -62,6 +64,17 @@ def _send_from_worker(group: str, message: dict[str, Any]) -> None:
     asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=5)
 
 
+def on_commit(send: Callable[..., None], **kwargs: Any) -> None:
+    """Call `send` (a broadcast of this module) with `kwargs` once the current transaction commits; a
+    failure is logged, never raised (the change is stored; a page that missed it catches up on reload)."""
+    transaction.on_commit(lambda: send(**kwargs), robust=True)
+
+
+def on_verdicts_stored(sender: Any, classification_ids: list[int], **kwargs: Any) -> None:
+    """Receiver of `console.signals.verdicts_stored` (connected in ConsoleConfig.ready)."""
+    verdicts_stored(classification_ids)
+
+
 def verdicts_stored(classification_ids: list[int]) -> None:
     """Tell open queue pages that these classifications changed.
 
@@ -70,7 +83,7 @@ def verdicts_stored(classification_ids: list[int]) -> None:
     """
     if not classification_ids:
         return
-    _send_from_worker(QUEUE_GROUP, {"type": "verdicts.stored", "ids": [int(pk) for pk in classification_ids]})
+    _send(QUEUE_GROUP, {"type": "verdicts.stored", "ids": [int(pk) for pk in classification_ids]})
 
 
 def items_created(item_ids: list[int]) -> None:
@@ -85,6 +98,7 @@ def claim_changed(*, item_id: int, username: str, since: str) -> None:
 
 
 def review_decided(*, classification_ids: list[int], item_ids: list[int], username: str, decision: str) -> None:
+    queues.forget_counts()  # this process's queue pages show the new depth at once
     _send(QUEUE_GROUP, {"type": "review.decided", "ids": [int(pk) for pk in classification_ids],
                         "items": [int(pk) for pk in item_ids], "user": username, "decision": decision})
 
@@ -103,8 +117,6 @@ def queue_rows_html(ids: list[int], filters: Any, viewer: Any) -> str:
     Table rows travel in a frame of their own: the browser parses a frame as one fragment, and a
     fragment that starts with anything but table markup drops the <tbody> and <tr> tags after it.
     """
-    from console import queues
-
     rows = queues.rows_by_id(ids, filters)
     if not rows:
         return ""
@@ -115,15 +127,11 @@ def queue_rows_html(ids: list[int], filters: Any, viewer: Any) -> str:
 
 def queue_counts_html(filters: Any, event: Any) -> str:
     """The queue tabs' counts as they stand after `event` (see queues.counts_after)."""
-    from console import queues
-
     counts, in_flight = queues.counts_after(event)
     return counts_html(counts, in_flight, filters)
 
 
 def counts_html(counts: dict[str, int], in_flight: int, filters: Any) -> str:
-    from console import queues
-
     return render_to_string("console/_queue_counts.html", {"tabs": queues.tabs(counts, filters),
                                                             "in_flight": in_flight})
 
@@ -144,9 +152,6 @@ def claim_badges_html(*, item_id: int, username: str, since: str, viewer: Any) -
 
 def item_parts_html(item_id: int, viewer: Any, current_id: int | None, parts: tuple[str, ...]) -> str:
     """Parts of an open item page (see itempage.PARTS), rendered afresh for its viewer."""
-    from console import itempage
-    from console.models import Item
-
     item = Item.objects.filter(pk=item_id).first()
     if item is None:
         return ""

@@ -10,12 +10,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
-from console import broadcast, queues, services
+from console import broadcast, permissions, queues
 from console.itempage import PARTS
+from console.models import Classification, Item
 
 
 def _allowed(user: Any) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False) and services.can_review(user))
+    return bool(user is not None and getattr(user, "is_authenticated", False) and permissions.can_review(user))
 
 
 class _Page(AsyncWebsocketConsumer):
@@ -87,14 +88,10 @@ class QueueConsumer(_Page):
 
 
 def _classification_ids_of(item_ids: list[int]) -> list[int]:
-    from console.models import Classification
-
     return list(Classification.objects.awaiting_review().filter(item_id__in=item_ids).values_list("id", flat=True))
 
 
 def _item_classification_ids(item_id: int) -> set[int] | None:
-    from console.models import Classification, Item
-
     if not Item.objects.filter(pk=item_id).exists():
         return None
     return set(Classification.objects.filter(item_id=item_id).values_list("id", flat=True))

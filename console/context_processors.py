@@ -1,3 +1,5 @@
+"""What every page's template knows about its viewer: their roles."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from console.roles import Role, roles_of
+from accounts.roles import Role, roles_of
 
 
 def console(request: HttpRequest) -> dict[str, Any]:

@@ -11,18 +11,18 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from console import services
 from console.models import (
     Claim,
     Classification,
     ClassificationStatus,
     Comment,
-    DisturbingCategory,
     Item,
     Review,
     ReviewStatus,
     Skip,
 )
+from console.permissions import can_decide
+from console.wellness import disturbing_codes, is_disturbing
 from policies_app.models import RULE_ID_RE
 
 PARTS = ("claim", "verdict", "actions", "history")
@@ -73,21 +73,6 @@ class Event:
     obj: Any
 
 
-def disturbing_codes() -> set[str]:
-    return set(DisturbingCategory.objects.values_list("code", flat=True))
-
-
-def is_disturbing(classifications: list[Classification], codes: set[str]) -> bool:
-    """Whether any verdict on the item puts it under a category an admin marked as disturbing."""
-    if not codes:
-        return False
-    return any(
-        value and value.upper() in codes
-        for c in classifications
-        for value in (c.category, c.label, *(c.rule_ids or []))
-    )
-
-
 def choose_current(classifications: list[Classification], viewer: Any, wanted: int | None) -> Classification | None:
     """The classification the page is about: the one asked for, else the first the viewer can decide,
     else the first awaiting anyone, else the newest."""
@@ -96,7 +81,7 @@ def choose_current(classifications: list[Classification], viewer: Any, wanted: i
         return by_id[wanted]
     awaiting = [c for c in classifications if c.queue]
     for c in awaiting:
-        if services.can_decide(viewer, c):
+        if can_decide(viewer, c):
             return c
     if awaiting:
         return awaiting[0]
@@ -149,9 +134,9 @@ def item_context(item: Item, viewer: Any, current_id: int | None = None) -> dict
             awaiting=awaiting,
             has_verdict=current.status == ClassificationStatus.DONE,
             escalated=current.review_status == ReviewStatus.ESCALATED,
-            may_decide=awaiting and services.can_decide(viewer, current)
+            may_decide=awaiting and can_decide(viewer, current)
             and (claim is None or claim.user_id == viewer.pk),
-            label_choices=services.label_choices(version),
+            label_choices=version.label_choices(),
             policy_rules=version.rule_ids,
             recent_reasons=recent_reasons(viewer),
         )

@@ -1,5 +1,6 @@
-"""What is moderated (Item), what the models said (Classification), what people decided (Review),
-and the append-only trail of every change (AuditEvent)."""
+"""What is moderated (Item), what the models said (Classification), what people decided (Review), and the
+review console's own records: claims, comments, skips and the wellness setting (DisturbingCategory).
+The audit trail is the `audit` app's."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Upper
 from django.urls import reverse
 
+from policies_app.models import ContentKind
+from safeguard import Content, Turn
 
-class ItemKind(models.TextChoices):
-    MESSAGE = "message", "Message"
-    COMPLETION = "completion", "Model completion"
-    CONVERSATION = "conversation", "Conversation"
+# An item is the content a policy is applied to, so its kinds are the policy app's content kinds.
+ItemKind = ContentKind
 
 
 class Item(models.Model):
@@ -50,9 +51,7 @@ class Item(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("console:item", args=[self.pk])
 
-    def as_content(self):  # -> safeguard.Content
-        from safeguard import Content, Turn
-
+    def as_content(self) -> Content:
         if self.kind == ItemKind.CONVERSATION:
             turns = tuple(
                 Turn(role=str(t.get("role", "")), content=str(t.get("content", ""))) for t in self.turns or []
@@ -81,15 +80,6 @@ class ClassificationStatus(models.TextChoices):
     UNPARSABLE = "unparsable", "Unparsable"
     TRUNCATED = "truncated", "Truncated (output budget ran out)"
     TOO_LONG = "too_long", "Too long for the context"
-
-
-# Results a human must look at: the model gave no usable verdict.
-NEEDS_HUMAN = (
-    ClassificationStatus.FAILED,
-    ClassificationStatus.UNPARSABLE,
-    ClassificationStatus.TRUNCATED,
-    ClassificationStatus.TOO_LONG,
-)
 
 
 class ReviewStatus(models.TextChoices):
@@ -133,14 +123,6 @@ QUEUE_FILTER_COLUMNS = ["policy_version", "stage", "confidence", "label", "item"
 
 
 class ClassificationQuerySet(models.QuerySet["Classification"]):
-    def pending(self) -> ClassificationQuerySet:
-        """Work a reasoner worker may pick up, oldest first."""
-        return self.filter(status=ClassificationStatus.QUEUED).order_by("created_at", "id")
-
-    def stale(self, before: Any) -> ClassificationQuerySet:
-        """Running work whose lease ran out: its worker died or hung."""
-        return self.filter(status=ClassificationStatus.RUNNING, lease_expires_at__lt=before)
-
     def awaiting_review(self) -> ClassificationQuerySet:
         """Results a person still has to decide, in any review queue (escalations included)."""
         return self.filter(AWAITING)
@@ -362,36 +344,3 @@ class DisturbingCategory(models.Model):
 
     def __str__(self) -> str:
         return self.code
-
-
-class AuditEvent(models.Model):
-    """Append-only: rows are written in the same transaction as the change they record, and a
-    database trigger refuses UPDATE and DELETE."""
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    actor_name = models.CharField(max_length=150, help_text="Username, or system:<process> for workers")
-    action = models.CharField(max_length=60)
-    object_type = models.CharField(max_length=60)
-    object_id = models.CharField(max_length=60)
-    object_repr = models.CharField(max_length=300, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["object_type", "object_id"], name="audit_object"),
-            models.Index(fields=["-created_at", "-id"], name="audit_recent"),
-            models.Index(fields=["action", "-created_at"], name="audit_action"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise PermissionError("Audit events are append-only")
-        super().save(*args, **kwargs)

@@ -22,11 +22,12 @@ from django.db.models.functions import Left
 from django.urls import reverse
 from django.utils import timezone
 
-from console.forms import QueueFilterForm
+from console.forms import QUEUE_CHOICES, QueueFilterForm
 from console.models import AWAITING, Claim, Classification, ClassificationStatus, ReviewQueue, Skip, Stage
-from policies_app.models import PolicyVersion
+from policies_app.models import Policy, PolicyVersion
 
 PAGE_SIZE = 50
+SKIP_HOURS = 12  # how long "next" leaves an item a moderator skipped to the others
 ORDER_KEYS = {"oldest": ("created_at", "id"), "priority": ("review_rank", "created_at", "id")}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 240
@@ -119,8 +120,6 @@ def with_row_fields(qs: Any) -> Any:
 
 def unclaimed_for(qs: Any, user: Any, now: datetime) -> Any:
     """Rows no one else holds a live claim on and `user` has not skipped lately ("next" picks from these)."""
-    from console.services import SKIP_HOURS
-
     others = Claim.objects.live(now).filter(item_id=OuterRef("item_id")).exclude(user=user)
     skipped = Skip.objects.filter(classification_id=OuterRef("pk"), user=user,
                                   created_at__gte=now - timedelta(hours=SKIP_HOURS))
@@ -176,10 +175,6 @@ class Page:
     next_cursor: str = ""
     prev_cursor: str = ""
     claims: dict[int, Claim] = field(default_factory=dict)
-
-    @property
-    def is_first(self) -> bool:
-        return not self.prev_cursor
 
 
 def page(filters: Filters, *, after: str = "", before: str = "", size: int = PAGE_SIZE,
@@ -253,8 +248,6 @@ def waited(age: timedelta) -> str:
 
 def tabs(counts: dict[str, int], filters: Filters) -> list[dict[str, Any]]:
     """The queue tabs: each keeps the other filters and shows its depth."""
-    from console.forms import QUEUE_CHOICES
-
     return [
         {"value": value, "label": label, "count": counts.get(value, 0), "qs": filters.querystring(queue=value),
          "active": filters.queue == value}
@@ -345,7 +338,5 @@ def oldest_waiting() -> Classification | None:
 
 def policy_choices() -> list[tuple[str, str]]:
     """(slug, name) of every policy, for the filter menu."""
-    from policies_app.models import Policy
-
     return list(Policy.objects.values_list("slug", "name"))
 

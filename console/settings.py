@@ -63,9 +63,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_rq",
     "channels",
-    "console",
+    "audit",
+    "accounts",
     "policies_app",
+    "console",
+    "reasoner",
     "api",
+    "demo",
 ]
 
 MIDDLEWARE = [

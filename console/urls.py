@@ -1,6 +1,9 @@
+"""The project's URLconf: the review app, the policies app, the API, login, the admin and RQ's dashboard."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", include("console.app_urls")),
@@ -9,6 +12,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/rq/", include("django_rq.urls")),
+    # The audit trail moved from the console app to the audit app: old admin links keep working.
+    re_path(r"^admin/console/auditevent/(?P<rest>.*)$",
+            RedirectView.as_view(url="/admin/audit/auditevent/%(rest)s", permanent=True, query_string=True)),
     path("admin/", admin.site.urls),
 ]
 

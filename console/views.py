@@ -1,3 +1,6 @@
+"""The review app's pages: home, health check, audit log and export, team roles, the queue, the item
+page and its decisions, claims, bulk approval, the dashboard and the wellness setting."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,11 +22,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from accounts.roles import ROLE_LABELS, Role, role_required, roles_of, set_roles
+from audit.models import AuditEvent
+from console import claims, comments, decisions, itempage, permissions, queues
 from console import dashboard as dashboard_stats
-from console import itempage, queues, services
+from console.errors import ClaimConflict, DecisionConflict, ReviewError
 from console.forms import ORDER_CHOICES, QUEUE_CHOICES, CommentForm, OverrideForm, ReasonForm
-from console.models import AuditEvent, Classification, DisturbingCategory, Item, Stage
-from console.roles import ROLE_LABELS, Role, role_required, roles_of
+from console.models import Classification, DisturbingCategory, Item, Stage
+from console.wellness import set_disturbing_categories
 from policies_app.models import PolicyVersion
 
 
@@ -115,7 +121,7 @@ def team(request: HttpRequest) -> HttpResponse:
         user = get_object_or_404(users, pk=request.POST.get("user"))
         wanted = {Role(r) for r in request.POST.getlist("roles") if r in Role._value2member_map_}
         try:
-            services.set_roles(actor=request.user, user=user, roles=wanted)
+            set_roles(actor=request.user, user=user, roles=wanted)
         except ValueError as exc:
             messages.error(request, str(exc))
         else:
@@ -207,8 +213,8 @@ def item_detail(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
     item = _get_item_for_user(request, item_id)
     current = request.GET.get("c", "")
     # Read-only when it fails: someone else holds it, or nothing here is the viewer's to decide (the page says).
-    with contextlib.suppress(services.ReviewError):
-        services.claim_item(user=request.user, item_id=item.pk)
+    with contextlib.suppress(ReviewError):
+        claims.claim_item(user=request.user, item_id=item.pk)
     return _item_page(request, item, int(current) if current.isdigit() else None)
 
 
@@ -227,8 +233,8 @@ def _refused(request: HtmxHttpRequest, classification: Classification, error: st
                       **extra)
 
 
-def _status_for(exc: services.ReviewError) -> int:
-    return 409 if isinstance(exc, services.DecisionConflict | services.ClaimConflict) else 400
+def _status_for(exc: ReviewError) -> int:
+    return 409 if isinstance(exc, DecisionConflict | ClaimConflict) else 400
 
 
 def _go(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -242,10 +248,10 @@ def _advance(request: HtmxHttpRequest, classification: Classification, done: str
     item_id = classification.item_id
     others = Classification.objects.awaiting_review().filter(item_id=item_id).order_by("created_at", "id")
     for other in others if stay else []:
-        if services.can_decide(request.user, other):
+        if permissions.can_decide(request.user, other):
             messages.success(request, f"{done}. This item has another verdict to review.")
             return _go(request, f"{reverse('console:item', args=[item_id])}?c={other.pk}")
-    next_id = services.claim_next(user=request.user, filters=_session_filters(request),
+    next_id = claims.claim_next(user=request.user, filters=_session_filters(request),
                                   leaving=None if stay else item_id)
     if next_id is None:
         messages.success(request, f"{done}. Nothing else in this queue is free: well done.")
@@ -263,8 +269,8 @@ def _decided(classification: Classification, verb: str) -> str:
 def approve(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
     classification = _get_classification_for_user(request, classification_id)
     try:
-        services.approve(user=request.user, classification_id=classification.pk, seen_review=_seen(request))
-    except services.ReviewError as exc:
+        decisions.approve(user=request.user, classification_id=classification.pk, seen_review=_seen(request))
+    except ReviewError as exc:
         return _refused(request, classification, str(exc), status=_status_for(exc))
     return _advance(request, classification, _decided(classification, "Approved"))
 
@@ -274,15 +280,15 @@ def approve(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
 def override(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
     classification = _get_classification_for_user(request, classification_id)
     version = classification.policy_version
-    form = OverrideForm(request.POST, labels=services.label_choices(version), rules=version.rule_ids)
+    form = OverrideForm(request.POST, labels=version.label_choices(), rules=version.rule_ids)
     if not form.is_valid():
         errors = [f"{form.fields[name].label if name in form.fields else ''}: {message}".lstrip(": ")
                   for name, messages_ in form.errors.items() for message in messages_]
         return _refused(request, classification, errors, status=400, override_form=form, override_open=True)
     try:
-        services.override(user=request.user, classification_id=classification.pk, seen_review=_seen(request),
+        decisions.override(user=request.user, classification_id=classification.pk, seen_review=_seen(request),
                           **form.cleaned_data)
-    except services.ReviewError as exc:
+    except ReviewError as exc:
         return _refused(request, classification, str(exc), status=_status_for(exc), override_form=form,
                         override_open=True)
     shown = form.cleaned_data["label"] or form.cleaned_data["category"]
@@ -298,9 +304,9 @@ def escalate(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
         return _refused(request, classification, "Say why a senior should look (the reason is required)",
                         status=400, escalate_open=True)
     try:
-        services.escalate(user=request.user, classification_id=classification.pk, seen_review=_seen(request),
+        decisions.escalate(user=request.user, classification_id=classification.pk, seen_review=_seen(request),
                           reason=form.cleaned_data["reason"])
-    except services.ReviewError as exc:
+    except ReviewError as exc:
         return _refused(request, classification, str(exc), status=_status_for(exc), escalate_open=True)
     return _advance(request, classification, _decided(classification, "Escalated"))
 
@@ -310,8 +316,8 @@ def escalate(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
 def skip(request: HtmxHttpRequest, classification_id: int) -> HttpResponse:
     classification = _get_classification_for_user(request, classification_id)
     try:
-        services.skip(user=request.user, classification_id=classification.pk)
-    except services.ReviewError as exc:
+        decisions.skip(user=request.user, classification_id=classification.pk)
+    except ReviewError as exc:
         return _refused(request, classification, str(exc), status=400)
     return _advance(request, classification, f"Skipped item #{classification.item_id}", stay=False)
 
@@ -325,9 +331,9 @@ def comment(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
     current_id = int(current) if current.isdigit() else None
     if form.is_valid():
         try:
-            services.add_comment(user=request.user, item_id=item.pk, text=form.cleaned_data["text"],
+            comments.add_comment(user=request.user, item_id=item.pk, text=form.cleaned_data["text"],
                                  classification_id=current_id)
-        except services.ReviewError as exc:
+        except ReviewError as exc:
             form.add_error("text", str(exc))
     if not form.is_valid():
         errors = [message for messages_ in form.errors.values() for message in messages_]
@@ -349,8 +355,8 @@ def claim(request: HttpRequest, item_id: int) -> JsonResponse:
     """Take or renew the claim (the open item page calls this every minute)."""
     item = _get_item_for_user(request, item_id)
     try:
-        held = services.claim_item(user=request.user, item_id=item.pk)
-    except services.ReviewError as exc:
+        held = claims.claim_item(user=request.user, item_id=item.pk)
+    except ReviewError as exc:
         return JsonResponse({"error": str(exc)}, status=_status_for(exc))
     return JsonResponse({"until": held.expires_at.isoformat()})
 
@@ -360,7 +366,7 @@ def claim(request: HttpRequest, item_id: int) -> JsonResponse:
 def release(request: HttpRequest, item_id: int) -> HttpResponse:
     """Give the item back (the page sends this when the moderator leaves it undecided)."""
     item = _get_item_for_user(request, item_id)
-    services.release_claim(user=request.user, item_id=item.pk)
+    claims.release_claim(user=request.user, item_id=item.pk)
     return HttpResponse(status=204)
 
 
@@ -370,7 +376,7 @@ def next_item(request: HtmxHttpRequest) -> HttpResponse:
     """Claim the next free item of the current queue selection and open it."""
     leaving = request.POST.get("leaving", "")
     filters = _session_filters(request)
-    next_id = services.claim_next(user=request.user, filters=filters,
+    next_id = claims.claim_next(user=request.user, filters=filters,
                                   leaving=int(leaving) if leaving.isdigit() else None)
     if next_id is None:
         messages.info(request, "Nothing in this queue is free right now: every item is decided or claimed")
@@ -388,15 +394,15 @@ def bulk_approve(request: HtmxHttpRequest) -> HttpResponse:
         messages.error(request, "Select the verdicts to approve first (x selects the focused row)")
         return _go(request, reverse("console:items") + "?" + _session_filters(request).querystring())
     if request.POST.get("confirm") != "yes":
-        rows = list(queues.with_row_fields(Classification.objects.filter(pk__in=ids[: services.BULK_LIMIT + 1]))
+        rows = list(queues.with_row_fields(Classification.objects.filter(pk__in=ids[: decisions.BULK_LIMIT + 1]))
                     .order_by("created_at", "id"))
-        context = {"rows": rows, "ids": [row.pk for row in rows], "too_many": len(ids) > services.BULK_LIMIT,
-                   "limit": services.BULK_LIMIT, "filters": _session_filters(request)}
+        context = {"rows": rows, "ids": [row.pk for row in rows], "too_many": len(ids) > decisions.BULK_LIMIT,
+                   "limit": decisions.BULK_LIMIT, "filters": _session_filters(request)}
         template = "console/bulk_approve.html#confirm" if request.htmx else "console/bulk_approve.html"
         return render(request, template, context)
     try:
-        result = services.bulk_approve(user=request.user, classification_ids=ids)
-    except services.ReviewError as exc:
+        result = decisions.bulk_approve(user=request.user, classification_ids=ids)
+    except ReviewError as exc:
         messages.error(request, str(exc))
     else:
         if result.approved:
@@ -438,8 +444,8 @@ def wellness(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         codes = request.POST.get("codes", "").replace(",", "\n").splitlines()
         try:
-            saved = services.set_disturbing_categories(actor=request.user, codes=codes)
-        except services.ReviewError as exc:
+            saved = set_disturbing_categories(actor=request.user, codes=codes)
+        except ReviewError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Blurred categories saved: {', '.join(saved) or 'none'}")

@@ -1,3 +1,5 @@
+"""WSGI entry point (HTTP only; production serves the ASGI app in asgi.py under daphne)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -1,8 +1,10 @@
+"""Policies and their versions in Django's admin, read only (they change through the policy pages)."""
+
 from __future__ import annotations
 
 from django.contrib import admin
 
-from console.admin import ReadOnlyAdmin
+from audit.admin import ReadOnlyAdmin
 from policies_app.models import Policy, PolicyVersion
 
 

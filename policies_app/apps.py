@@ -1,3 +1,5 @@
+"""The policies app: policies and their immutable versions."""
+
 from django.apps import AppConfig
 
 

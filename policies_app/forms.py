@@ -8,8 +8,7 @@ from typing import Any
 
 from django import forms
 
-from console.models import ItemKind
-from policies_app.models import LabelScheme, OutputFormat, PolicyVersion, ReasoningEffort
+from policies_app.models import ContentKind, LabelScheme, OutputFormat, PolicyVersion, ReasoningEffort
 from policies_app.services import PolicyError
 
 
@@ -99,7 +98,7 @@ class DescriptionForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    kind = forms.ChoiceField(label="Kind", choices=ItemKind.choices, initial=ItemKind.MESSAGE)
+    kind = forms.ChoiceField(label="Kind", choices=ContentKind.choices, initial=ContentKind.MESSAGE)
     sample = forms.CharField(
         label="Sample content",
         strip=False,

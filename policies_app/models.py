@@ -17,8 +17,19 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.urls import reverse
 
+from safeguard import PolicySpec
+from safeguard.labels import is_safe_label
+
 # Rule IDs as policies write them: SP2, SP2.a, HB1.b, PI3 ...
 RULE_ID_RE = re.compile(r"\b([A-Z]{1,4}\d{1,2}(?:\.[a-z0-9]{1,3})?)\b")
+
+
+class ContentKind(models.TextChoices):
+    """The kinds of content a policy is applied to (the console's items, the preview's samples)."""
+
+    MESSAGE = "message", "Message"
+    COMPLETION = "completion", "Model completion"
+    CONVERSATION = "conversation", "Conversation"
 
 
 class LabelScheme(models.TextChoices):
@@ -166,9 +177,17 @@ class PolicyVersion(models.Model):
         """Rule IDs the text defines, in order of first appearance."""
         return list(dict.fromkeys(RULE_ID_RE.findall(self.text)))
 
-    def as_spec(self):  # -> safeguard.PolicySpec (imported lazily: the engine loads its vocabulary)
-        from safeguard import PolicySpec
+    def label_choices(self) -> list[tuple[str, str]]:
+        """The labels a moderator may correct a verdict to, in this version's own scheme."""
+        if self.label_scheme == LabelScheme.BINARY:
+            return [("1", "1 · violation"), ("0", "0 · no violation")]
+        if self.label_scheme == LabelScheme.VALID_INVALID:
+            return [("INVALID", "INVALID · violation"), ("VALID", "VALID · no violation")]
+        return [(code, f"{code} · {'no violation' if is_safe_label(code) else 'violation'}")
+                for code in self.labels or []]
 
+    def as_spec(self) -> PolicySpec:
+        """What the model engine reads of this version."""
         return PolicySpec(
             text=self.text,
             reasoning_effort=self.reasoning_effort,

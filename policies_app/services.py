@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from console.audit import record
+from audit.writer import record
 from policies_app.models import (
     RULE_ID_RE,
     LabelScheme,

@@ -1,3 +1,5 @@
+"""The policy writers' URLs (namespace `policies`)."""
+
 from __future__ import annotations
 
 from django.urls import path

@@ -20,12 +20,13 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from console.models import ItemKind
-from console.roles import Role, role_required
+from accounts.roles import Role, role_required
 from policies_app import diff, services
 from policies_app.forms import DescriptionForm, PolicyCreateForm, PolicyEditForm, PreviewForm
-from policies_app.models import RULE_ID_RE, Policy, PolicyVersion, VersionStatus
+from policies_app.models import RULE_ID_RE, ContentKind, Policy, PolicyVersion, VersionStatus
 from policies_app.services import PolicyError
+from safeguard import Content, Turn, count_tokens, render_prompt
+from safeguard.vocab import get_encoding
 
 WRITERS = (Role.POLICY_WRITER, Role.ADMIN)
 
@@ -98,8 +99,6 @@ class TokenMeter:
 
 
 def _policy_meter(text: str) -> TokenMeter:
-    from safeguard import count_tokens
-
     low, high = RECOMMENDED_POLICY_TOKENS
     return TokenMeter(count=count_tokens(text), low=low, high=high)
 
@@ -352,11 +351,9 @@ def version_retire(request: HtmxHttpRequest, slug: str, number: int) -> HttpResp
 # --- prompt preview -------------------------------------------------------------------------------
 
 
-def _sample_content(kind: str, sample: str):  # -> safeguard.Content
+def _sample_content(kind: str, sample: str) -> Content:
     """The preview sample as engine content; a conversation is written one `role: content` per line."""
-    from safeguard import Content, Turn
-
-    if kind != ItemKind.CONVERSATION:
+    if kind != ContentKind.CONVERSATION:
         if not sample.strip():
             raise PolicyError("Write a sample to see the prompt the model would read", "sample")
         return Content(kind=kind, text=sample)
@@ -376,8 +373,6 @@ def _sample_content(kind: str, sample: str):  # -> safeguard.Content
 def _prompt_segments(rendered: Any) -> list[tuple[bool, str]]:
     """The decoded prompt as (is_special_token, text) pieces, split by token id, not by text: a user
     who types "<|end|>" gets ordinary text tokens, and the page must not show those as special."""
-    from safeguard.vocab import get_encoding
-
     encoding = get_encoding()
     segments: list[tuple[bool, str]] = []
     run: list[int] = []
@@ -397,13 +392,11 @@ def _prompt_segments(rendered: Any) -> list[tuple[bool, str]]:
 @require_http_methods(["GET", "POST"])
 @role_required(*WRITERS)
 def prompt_preview(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    from safeguard import render_prompt
-
     policy, version = _get_version_for_user(request, slug, number)
     if request.method == "POST":
         form = PreviewForm(request.POST)
     else:
-        form = PreviewForm({"kind": ItemKind.MESSAGE, "sample": "Replace this with a message you want to test."})
+        form = PreviewForm({"kind": ContentKind.MESSAGE, "sample": "Replace this with a message you want to test."})
     context: dict[str, Any] = {"policy": policy, "version": version, "form": form}
     if form.is_valid():
         try:

@@ -6,8 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from console import services
-from console.roles import Role
+from accounts.roles import Role, set_roles
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -28,7 +27,7 @@ def _pages_without_collectstatic(settings, tmp_path):
 
 def _user(username: str, roles: set[Role]):
     user = get_user_model().objects.create_user(username=username, password=PASSWORD)
-    services.set_roles(actor=None, user=user, roles=roles)
+    set_roles(actor=None, user=user, roles=roles)
     return user
 
 

@@ -1,11 +1,15 @@
-"""Objects for tests, made through the same services the console uses."""
+"""Objects for tests, made through the paths production takes: policies through the policy services,
+items through the API's ingestion (first pass, routes, audit, the live broadcast), so a test never
+proves something only a test helper does."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
-from console import services
+from api import clients, ingest
+from api.models import ApiClient
+from console import intake
 from console.models import Item
 from policies_app import services as policy_services
 from policies_app.models import PolicyVersion
@@ -41,11 +45,23 @@ def make_policy(*, actor: Any = None, name: str = "", publish: bool = True, **fi
     return version
 
 
+def api_client_for(source: str) -> ApiClient:
+    """The API client that submits as `source`, created (and audited) the first time."""
+    client = ApiClient.objects.filter(source=source).first()
+    if client is None:
+        client, _ = clients.create_client(actor=None, name=f"Test client {source}", source=source)
+    return client
+
+
 def make_item(*, versions: list[PolicyVersion] | None = None, **fields: Any) -> Item:
+    """An item ingested as the API ingests it, routed under `versions` (with no first-pass model yet,
+    every version sends it to the reasoner, queued)."""
     fields.setdefault("kind", "message")
     fields.setdefault("source", "test")
     fields.setdefault("external_id", f"ext-{next(_counter)}")
     if fields["kind"] != "conversation":
         fields.setdefault("content", "hello there")
-    item, _ = services.submit_item(actor=None, actor_name="system:test", versions=versions or [], **fields)
-    return item
+    data = intake.clean_item_input(**fields)
+    [state] = ingest.ingest(client=api_client_for(data["source"]),
+                            submissions=[ingest.Submission(data=data, versions=list(versions or []))])
+    return Item.objects.get(pk=state["id"])

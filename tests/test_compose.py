@@ -8,7 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
-COMMANDS = {p.stem for p in (ROOT / "console" / "management" / "commands").glob("*.py")}
+COMMANDS = {p.stem for p in ROOT.glob("*/management/commands/*.py")}  # every app's commands
 
 
 def test_every_dependency_names_a_service_and_a_valid_condition():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from api import jobs, queues, services
+from api import clients, redis_client, schedule, training
 from safeguard import firstpass
 from tests.api.helpers import JsonCaller
 from tests.factories import make_policy
@@ -21,16 +21,16 @@ def _clean_redis():
     """Each test starts with empty API queues, no rate-limit counters and no periodic-job markers."""
 
     def clean() -> None:
-        connection = queues.connection()
+        connection = redis_client.connection()
         for key in connection.scan_iter("api:*"):
             connection.delete(key)
         for name in QUEUES:
-            queue = queues.queue(name)
+            queue = redis_client.queue(name)
             queue.empty()
             for registry in (queue.scheduled_job_registry, queue.failed_job_registry):
                 for job_id in registry.get_job_ids():
                     registry.remove(job_id, delete_job=True)
-        jobs._last_ensured = 0.0
+        schedule._last_ensured = 0.0
 
     clean()
     yield
@@ -58,7 +58,7 @@ def other_policy(db):
 @pytest.fixture
 def acme(db, admin_user, spam):
     """An API client whose default policy is Spam; returns (client, token)."""
-    return services.create_client(actor=admin_user, name="Acme", default_policies=[spam.policy],
+    return clients.create_client(actor=admin_user, name="Acme", default_policies=[spam.policy],
                                   webhook_url="http://127.0.0.1:9/hook")
 
 
@@ -70,9 +70,9 @@ def api(acme) -> JsonCaller:
 @pytest.fixture
 def trained_spam(spam, spam_examples):
     """The spam policy with a first-pass model trained on the public spam set."""
-    services.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
                                      examples=spam_examples, dataset="golden_dataset.csv")
-    model = services.retrain_first_pass(policy=spam.policy)
+    model = training.retrain_first_pass(policy=spam.policy)
     assert model is not None
     return spam, model
 

@@ -12,7 +12,7 @@ from django.test import Client
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
-from api import queues
+from api import redis_client
 
 
 class JsonCaller:
@@ -76,14 +76,14 @@ class Receiver:
 def run_jobs(until: Any, *, timeout: float = 20.0, queues_: tuple[str, ...] = ("webhooks", "default")) -> None:
     """Run the API's RQ jobs in this process, as `rqworker --with-scheduler` would: move due scheduled
     jobs onto their queues, drain the queues with a burst worker, repeat until `until()` or timeout."""
-    connection = queues.connection()
+    connection = redis_client.connection()
     deadline = time.monotonic() + timeout
     while True:
         scheduler = RQScheduler(list(queues_), connection=connection)
         scheduler.acquire_locks()
         scheduler.enqueue_scheduled_jobs()
         scheduler.release_locks()
-        SimpleWorker([queues.queue(name) for name in queues_], connection=connection).work(burst=True)
+        SimpleWorker([redis_client.queue(name) for name in queues_], connection=connection).work(burst=True)
         if until():
             return
         if time.monotonic() > deadline:

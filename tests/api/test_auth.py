@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from api import services
+from api import clients
 from api.auth import hash_token
 from api.models import ApiClient
 from console.models import Item
@@ -32,7 +32,7 @@ def test_it_refuses_a_non_bearer_scheme(api):
 
 
 def test_it_refuses_a_revoked_token(api, acme, admin_user):
-    services.revoke_client(actor=admin_user, client=acme[0])
+    clients.revoke_client(actor=admin_user, client=acme[0])
     response = api.post(ITEMS, {"content": "hi"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"
@@ -60,7 +60,7 @@ def test_it_needs_no_session_or_csrf_token(api, spam):
 
 
 def test_it_limits_requests_per_token_per_minute_with_429(api, acme, admin_user, spam):
-    services.update_client(actor=admin_user, client=acme[0], default_policies=[spam.policy],
+    clients.update_client(actor=admin_user, client=acme[0], default_policies=[spam.policy],
                            webhook_url="", rate_limit_per_minute=3)
     answers = [api.get("/api/v1/policies") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
@@ -70,12 +70,12 @@ def test_it_limits_requests_per_token_per_minute_with_429(api, acme, admin_user,
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert 1 <= int(refused["Retry-After"]) <= 60
     # Another token has its own budget.
-    _, token = services.create_client(actor=admin_user, name="Beta", default_policies=[spam.policy])
+    _, token = clients.create_client(actor=admin_user, name="Beta", default_policies=[spam.policy])
     assert JsonCaller(token).get("/api/v1/policies").status_code == 200
 
 
 def test_a_rate_limited_request_changes_nothing(api, acme, admin_user, spam):
-    services.update_client(actor=admin_user, client=acme[0], default_policies=[spam.policy],
+    clients.update_client(actor=admin_user, client=acme[0], default_policies=[spam.policy],
                            webhook_url="", rate_limit_per_minute=1)
     api.post(ITEMS, {"external_id": "a", "content": "hi"})
     response = api.post(ITEMS, {"external_id": "b", "content": "hi"})

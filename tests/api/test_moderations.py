@@ -9,10 +9,10 @@ import openai
 import pytest
 from django.db import connection
 
-from api import services
+from api import routing
 from api.models import Route
-from console import reasoner
 from console.models import Item
+from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def _sdk(server, token: str) -> openai.OpenAI:
 
 
 def _close_at(admin_user, version, threshold: float) -> None:
-    services.set_routing_rule(actor=admin_user, version=version, safe_below=threshold, violation_above=1.0,
+    routing.set_routing_rule(actor=admin_user, version=version, safe_below=threshold, violation_above=1.0,
                               sample_rate=0.0, violations_to_humans=False)
 
 
@@ -63,7 +63,7 @@ def test_the_openai_sdk_gets_the_reasoners_verdicts_when_it_answers_in_time(serv
         try:
             settled, deadline = 0, time.monotonic() + 15
             while settled < 3 and time.monotonic() < deadline:
-                settled += reasoner.run_once(ScriptedEngine())
+                settled += run_once(ScriptedEngine())
                 time.sleep(0.05)
         finally:
             connection.close()

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from api import queues, services
+from api import deliveries, redis_client
 from api.auth import hash_token
 from api.models import ApiClient, RoutingRule, WebhookDelivery
-from console import reasoner
-from console.models import AuditEvent
+from audit.models import AuditEvent
+from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
 
 PAGES = ["/integrations/clients/", "/integrations/clients/new/", "/integrations/webhooks/",
@@ -84,9 +84,9 @@ def test_revoking_needs_a_post(admin_client_, acme):
 @pytest.fixture
 def delivery(api, acme):
     item_id = api.post("/api/v1/items", {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
-    services.attempt_delivery(delivery_id=delivery.pk)  # nothing listens at the fixture's URL
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
+    deliveries.attempt_delivery(delivery_id=delivery.pk)  # nothing listens at the fixture's URL
     return WebhookDelivery.objects.get(pk=delivery.pk)
 
 
@@ -113,7 +113,7 @@ def test_a_delivery_page_shows_its_attempts_and_can_send_it_again(admin_client_,
         response = admin_client_.post(f"{delivery.get_absolute_url()}redeliver/")
     assert response.status_code == 302
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == "pending"
-    assert queues.queue("webhooks").count == 1
+    assert redis_client.queue("webhooks").count == 1
     assert AuditEvent.objects.filter(action="webhook.redeliver", actor=admin_user).exists()
 
 
@@ -143,5 +143,5 @@ def test_retrain_now_queues_a_retraining(admin_client_, spam, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_.post(f"/integrations/first-pass/{spam.policy.slug}/retrain/")
     assert response.status_code == 302
-    [job] = queues.queue("default").jobs
+    [job] = redis_client.queue("default").jobs
     assert (job.func_name, job.args) == ("api.jobs.retrain_first_pass", (spam.policy.pk, True))

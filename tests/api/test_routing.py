@@ -4,26 +4,26 @@ import random
 
 import pytest
 
-from api import routing, services
+from api import errors, ingest, routing
 from api.models import FirstPassModel, Route, RouteChoice
+from console.intake import clean_item_input
 from console.models import Classification
-from console.services import clean_item_input
 from policies_app import services as policy_services
 from safeguard import firstpass
 
 
 def _submit(client, version, texts, *, rng=None, prefix="r"):
     submissions = [
-        services.Submission(clean_item_input(kind="message", source=client.source, external_id=f"{prefix}-{i}",
+        ingest.Submission(clean_item_input(kind="message", source=client.source, external_id=f"{prefix}-{i}",
                                              content=text), [version])
         for i, text in enumerate(texts)
     ]
-    return services.ingest(client=client, submissions=submissions, rng=rng or random.Random(0))
+    return ingest.ingest(client=client, submissions=submissions, rng=rng or random.Random(0))
 
 
 def _rule(admin_user, version, **fields):
     values = {"safe_below": 0.1, "violation_above": 0.9, "sample_rate": 0.0, "violations_to_humans": False} | fields
-    return services.set_routing_rule(actor=admin_user, version=version, **values)
+    return routing.set_routing_rule(actor=admin_user, version=version, **values)
 
 
 def test_a_cold_start_sends_everything_to_the_reasoner(acme, spam, spam_examples):
@@ -130,7 +130,7 @@ def test_an_unreadable_model_routes_like_a_cold_start(acme, trained_spam, caplog
 
 
 def test_routing_rules_refuse_disordered_thresholds(spam, admin_user):
-    with pytest.raises(services.ClientError):
+    with pytest.raises(errors.ClientError):
         _rule(admin_user, spam, safe_below=0.8, violation_above=0.2)
-    with pytest.raises(services.ClientError):
+    with pytest.raises(errors.ClientError):
         _rule(admin_user, spam, sample_rate=1.5)

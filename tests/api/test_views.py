@@ -7,11 +7,12 @@ import time
 import pytest
 from django.db import connection
 
-from api import services
+from api import clients, routing
 from api.models import Route
-from console import reasoner
-from console.models import AuditEvent, Classification, Item
+from audit.models import AuditEvent
+from console.models import Classification, Item
 from policies_app import services as policy_services
+from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
 from tests.api.helpers import JsonCaller
 from tests.factories import make_policy
@@ -175,7 +176,7 @@ def test_it_answers_a_wrong_method_with_405_json(api):
 
 
 def test_it_uses_no_default_when_the_client_has_none(admin_user, spam):
-    _, token = services.create_client(actor=admin_user, name="Bare")
+    _, token = clients.create_client(actor=admin_user, name="Bare")
     response = JsonCaller(token).post(ITEMS, {"content": "hi"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "no_policies"
@@ -274,7 +275,7 @@ def test_it_reads_an_item_by_id_and_by_external_id(api, spam):
 
 
 def test_it_hides_other_clients_items(api, spam, admin_user):
-    _, token = services.create_client(actor=admin_user, name="Other", default_policies=[spam.policy])
+    _, token = clients.create_client(actor=admin_user, name="Other", default_policies=[spam.policy])
     theirs = JsonCaller(token).post(ITEMS, {"external_id": "secret", "content": "hi"}).json()
     assert api.get(f"{ITEMS}/{theirs['id']}").status_code == 404
     assert api.get(f"{ITEMS}/by-external-id/secret").status_code == 404
@@ -290,7 +291,7 @@ def test_it_refuses_a_bad_wait(api, spam, settings):
 
 def test_a_wait_returns_at_once_when_the_first_pass_decided(api, trained_spam, admin_user):
     spam, _ = trained_spam
-    services.set_routing_rule(actor=admin_user, version=spam, safe_below=0.5, violation_above=0.9, sample_rate=0,
+    routing.set_routing_rule(actor=admin_user, version=spam, safe_below=0.5, violation_above=0.9, sample_rate=0,
                               violations_to_humans=False)
     started = time.monotonic()
     response = api.post(f"{ITEMS}?wait=5", {"content": "Confirmation of your purchase attached."})
@@ -323,7 +324,7 @@ def test_a_wait_returns_the_reasoners_verdict_once_it_is_stored(api, spam, setti
     def reasoner_worker() -> None:
         try:
             deadline = time.monotonic() + 10
-            while not reasoner.run_once(ScriptedEngine()) and time.monotonic() < deadline:
+            while not run_once(ScriptedEngine()) and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             connection.close()

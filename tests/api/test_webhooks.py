@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from api import jobs, queues, services, webhooks
+from api import clients, deliveries, jobs, redis_client, routing, webhooks
 from api.models import ApiClient, DeliveryStatus, WebhookDelivery
-from console import reasoner
-from console.models import AuditEvent, Classification, Review
+from audit.models import AuditEvent
+from console.models import Classification, Review
+from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
 from tests.api.helpers import Receiver, run_jobs
 
@@ -62,25 +63,25 @@ def test_a_signature_verifies_only_for_the_same_secret_body_and_a_recent_time():
 
 def test_nothing_is_told_while_the_reasoner_works(api, acme):
     item_id = api.post(ITEMS, {"external_id": "w-1", "content": "hello"}).json()["id"]
-    assert services.queue_decision_delivery(item_id=item_id) is None
+    assert deliveries.queue_decision_delivery(item_id=item_id) is None
     assert not WebhookDelivery.objects.exists()
 
 
 def test_a_decision_is_queued_once_and_a_changed_decision_again(api, acme, moderator,
                                                                 django_capture_on_commit_callbacks):
     item_id = api.post(ITEMS, {"external_id": "w-2", "content": "hello"}).json()["id"]
-    assert reasoner.run_once(ScriptedEngine()) == 1
+    assert run_once(ScriptedEngine()) == 1
     with django_capture_on_commit_callbacks() as callbacks:
-        first = services.queue_decision_delivery(item_id=item_id)
+        first = deliveries.queue_decision_delivery(item_id=item_id)
     assert len(callbacks) == 1  # the delivery job, enqueued on commit
     assert first.payload["item"]["decision"]["flagged"] is False
     assert first.payload["item"]["policies"][0]["decided_by"] == "reasoner"
     assert first.payload["id"] == f"whd_{first.pk}"
-    assert services.queue_decision_delivery(item_id=item_id) is None  # same outcome: told once
+    assert deliveries.queue_decision_delivery(item_id=item_id) is None  # same outcome: told once
     classification = Classification.objects.get(item_id=item_id, stage="reasoner")
     Review.objects.create(classification=classification, decision="override", label="1", reason="it is spam",
                           reviewer=moderator)
-    second = services.queue_decision_delivery(item_id=item_id)
+    second = deliveries.queue_decision_delivery(item_id=item_id)
     assert second.payload["item"]["decision"] == {
         "flagged": True, "flagged_policies": ["spam"], "decided_at": second.payload["item"]["decision"]["decided_at"]}
     assert second.payload["item"]["policies"][0]["decided_by"] == "moderator"
@@ -90,8 +91,8 @@ def test_a_decision_is_queued_once_and_a_changed_decision_again(api, acme, moder
 def test_clients_without_a_webhook_url_get_nothing(api, acme):
     ApiClient.objects.filter(pk=acme[0].pk).update(webhook_url="")
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    webhooks.notify_decision(item_id)
+    run_once(ScriptedEngine())
+    deliveries.on_item_decided(sender=None, item_ids=[item_id])
     assert not WebhookDelivery.objects.exists()
 
 
@@ -104,9 +105,9 @@ def test_a_verdict_reaches_the_platform_signed_after_retries_with_backoff(api, a
     hook = receiver([500, 503, 200])
     _point_webhook_at(acme[0], hook.url)
     item_id = api.post(ITEMS, {"external_id": "w-3", "content": "see you at lunch"}).json()["id"]
-    assert reasoner.run_once(ScriptedEngine()) == 1
+    assert run_once(ScriptedEngine()) == 1
     # What the reasoner worker calls once its batch of verdicts has committed.
-    jobs.on_verdicts_stored(Classification.objects.filter(item_id=item_id).values_list("id", flat=True))
+    deliveries.check_decisions_later(Classification.objects.filter(item_id=item_id).values_list("id", flat=True))
 
     started = time.monotonic()
     run_jobs(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).exists(), timeout=30)
@@ -140,45 +141,45 @@ def test_a_delivery_gives_up_after_the_last_attempt(api, acme, receiver, setting
     hook = receiver([500])
     _point_webhook_at(acme[0], hook.url)
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
     for expected in ("retrying", "retrying", "failed"):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-        assert services.attempt_delivery(delivery_id=delivery.pk).status == expected
+        assert deliveries.attempt_delivery(delivery_id=delivery.pk).status == expected
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.response_code, delivery.error) == (3, 500, "HTTP 500")
     assert delivery.response_excerpt == "receiver is down"
-    assert services.attempt_delivery(delivery_id=delivery.pk) is None  # failed: nothing more to do
+    assert deliveries.attempt_delivery(delivery_id=delivery.pk) is None  # failed: nothing more to do
 
 
 def test_backoff_doubles_and_is_capped(settings):
     settings.WEBHOOK_BACKOFF_S = 10
     settings.WEBHOOK_BACKOFF_MAX_S = 60
-    assert [services.backoff_s(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    assert [deliveries.backoff_s(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
 
 
 def test_a_failed_attempt_records_the_next_attempt_time(api, acme, settings):
     settings.WEBHOOK_BACKOFF_S = 30
     _point_webhook_at(acme[0], "http://127.0.0.1:9/nothing-listens-here")
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
     before = timezone.now()
-    delivery = services.attempt_delivery(delivery_id=delivery.pk)
+    delivery = deliveries.attempt_delivery(delivery_id=delivery.pk)
     assert delivery.status == "retrying"
     assert delivery.response_code is None
     assert "ConnectError" in delivery.error
     assert before + timedelta(seconds=29) <= delivery.next_attempt_at <= timezone.now() + timedelta(seconds=31)
     # A copy of the job arriving early (the sweeper's) does not jump the queue.
-    assert services.attempt_delivery(delivery_id=delivery.pk) is None
+    assert deliveries.attempt_delivery(delivery_id=delivery.pk) is None
 
 
 def test_a_revoked_client_gets_no_more_deliveries(api, acme, admin_user):
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
-    services.revoke_client(actor=admin_user, client=acme[0])
-    delivery = services.attempt_delivery(delivery_id=delivery.pk)
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
+    clients.revoke_client(actor=admin_user, client=acme[0])
+    delivery = deliveries.attempt_delivery(delivery_id=delivery.pk)
     assert (delivery.status, delivery.error) == ("failed", "the client was revoked")
 
 
@@ -187,36 +188,36 @@ def test_an_admin_can_send_a_delivery_again(api, acme, admin_user, receiver, set
     hook = receiver([500, 200])
     _point_webhook_at(acme[0], hook.url)
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
-    assert services.attempt_delivery(delivery_id=delivery.pk).status == "failed"
-    services.redeliver(actor=admin_user, delivery=delivery)
-    assert services.attempt_delivery(delivery_id=delivery.pk).status == "delivered"
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
+    assert deliveries.attempt_delivery(delivery_id=delivery.pk).status == "failed"
+    deliveries.redeliver(actor=admin_user, delivery=delivery)
+    assert deliveries.attempt_delivery(delivery_id=delivery.pk).status == "delivered"
     assert AuditEvent.objects.filter(action="webhook.redeliver", actor=admin_user).exists()
 
 
 def test_the_sweeper_requeues_deliveries_whose_job_was_lost(api, acme, django_capture_on_commit_callbacks):
     item_id = api.post(ITEMS, {"content": "hello"}).json()["id"]
-    reasoner.run_once(ScriptedEngine())
-    delivery = services.queue_decision_delivery(item_id=item_id)
+    run_once(ScriptedEngine())
+    delivery = deliveries.queue_decision_delivery(item_id=item_id)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):  # django_rq enqueues when the transaction commits
         assert jobs.sweep_webhooks() == 1
-    assert queues.queue("webhooks").count == 1
+    assert redis_client.queue("webhooks").count == 1
 
 
 def test_a_confirmed_quality_check_tells_nothing_new_but_an_overturned_one_does(api, acme, trained_spam, admin_user,
                                                                                   moderator):
     spam, _ = trained_spam
-    services.set_routing_rule(actor=admin_user, version=spam, safe_below=1.0, violation_above=1.0, sample_rate=1.0,
+    routing.set_routing_rule(actor=admin_user, version=spam, safe_below=1.0, violation_above=1.0, sample_rate=1.0,
                               violations_to_humans=False)
     state = api.post(ITEMS, {"content": "Thanks for your purchase, the warranty is attached."}).json()
     assert (state["status"], state["policies"][0]["route"]) == ("decided", "qc_sample")
     sample = Classification.objects.get(item_id=state["id"], stage="fast")
     assert sample.needs_review is True
     Review.objects.create(classification=sample, decision="approve", reviewer=moderator)
-    assert services.queue_decision_delivery(item_id=state["id"]) is None  # the platform knew already
+    assert deliveries.queue_decision_delivery(item_id=state["id"]) is None  # the platform knew already
     Review.objects.create(classification=sample, decision="override", label="1", reason="hidden upsell",
                           reviewer=moderator)
-    delivery = services.queue_decision_delivery(item_id=state["id"])
+    delivery = deliveries.queue_decision_delivery(item_id=state["id"])
     assert delivery.payload["item"]["decision"]["flagged"] is True

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -28,8 +30,6 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     """A DATABASE_URL for a child process, naming the database `settings_dict` describes (pytest-django's
     test database, the bench database) on the server the console's own DATABASE_URL names. Only the path
     changes, so a socket directory given as `?host=` (pgserver's form) is kept."""
-    from django.conf import settings
-
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit(parts._replace(path="/" + quote(settings_dict["NAME"], safe="")))
 

@@ -3,9 +3,11 @@ engine, PostgreSQL and Redis, and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,9 +17,11 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
-from console import services
+from accounts.roles import Role, set_roles
+from api import clients, routing, training
+from console import claims, decisions
 from console.models import Classification, Review
-from console.roles import Role
+from safeguard import firstpass
 from tests.browser import live
 from tests.console.reviewing import make_verdict
 from tests.factories import make_item, make_policy
@@ -36,8 +40,6 @@ WAIT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def console_url(django_db_setup, tmp_path_factory):
-    from django.db import connection
-
     with live.console_processes(database=connection.settings_dict,
                                 workdir=tmp_path_factory.mktemp("console")) as url:
         yield url
@@ -64,7 +66,7 @@ def cast(settings):
     users = {}
     for name, role in (("mo", Role.MODERATOR), ("bob", Role.MODERATOR), ("ada", Role.ADMIN)):
         user = get_user_model().objects.create_user(username=name, password=PASSWORD if name == "mo" else None)
-        services.set_roles(actor=None, user=user, roles={role})
+        set_roles(actor=None, user=user, roles={role})
         users[name] = user
     return users
 
@@ -169,6 +171,49 @@ def test_a_moderator_sees_an_item_arrive_opens_it_and_overrides_it_by_keyboard(c
         context.close()
 
 
+def _post_item(console_url: str, token: str, body: dict) -> dict:
+    """POST /api/v1/items to the running server, as a platform would."""
+    request = urllib.request.Request(f"{console_url}/api/v1/items", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_an_item_the_first_pass_sends_to_people_appears_on_an_open_queue_without_a_reload(console_url, browser,
+                                                                                          cast):
+    version = make_policy(name="Forum spam")
+    examples = [firstpass.LabeledText(f"Buy cheap pills now at shop{i}.example, limited offer", True)
+                for i in range(15)]
+    examples += [firstpass.LabeledText(f"Thanks for the notes from meeting {i}, see you on Tuesday", False)
+                 for i in range(15)]
+    call(training.import_labeled_examples, actor=None, actor_name="system:test", policy=version.policy,
+         examples=examples, dataset="browser-test")
+    assert call(training.retrain_first_pass, policy=version.policy) is not None
+    # Every score goes to people: nothing is closed unread, nothing waits for the reasoner.
+    call(routing.set_routing_rule, actor=None, version=version, safe_below=0.0, violation_above=0.0,
+         sample_rate=0.0, violations_to_humans=True)
+    _, token = call(clients.create_client, actor=None, name="Forum", default_policies=[version.policy])
+    context = _signed_in(browser, console_url, cast["mo"])
+    try:
+        page = context.new_page()
+        errors = Errors(page)
+        page.goto(f"{console_url}/items/")
+        _live(page)
+        expect(page.locator('#queue-counts [data-queue="all"] .count')).to_have_text("0")
+
+        state = _post_item(console_url, token, {"external_id": "post-1", "content": "Buy cheap pills at spam.example"})
+        assert [p["route"] for p in state["policies"]] == ["human"]
+        [classification] = Classification.objects.filter(item_id=state["id"])
+        assert (classification.stage, classification.status) == ("fast", "done")
+
+        # No reasoner ran and no page was reloaded: the ingestion's own broadcast brought the row.
+        expect(page.locator(f"#row-{classification.pk}")).to_contain_text("Buy cheap pills", timeout=WAIT_MS)
+        expect(page.locator('#queue-counts [data-queue="all"] .count')).to_have_text("1")
+        assert errors.fatal() == []
+    finally:
+        context.close()
+
+
 def test_a_second_moderator_sees_the_claim_live_and_cannot_decide(console_url, browser, cast):
     verdict = call(make_verdict, content="Limited offer, click here", source="shop")
     mine, theirs = _signed_in(browser, console_url, cast["mo"]), _signed_in(browser, console_url, cast["bob"])
@@ -237,11 +282,11 @@ def _screenshot_data(cast):
     for n in range(6):
         decided = make_verdict(spam, content=f"earlier message {n}")
         if n < 4:
-            services.approve(user=cast["bob"], classification_id=decided.pk, seen_review=0)
+            decisions.approve(user=cast["bob"], classification_id=decided.pk, seen_review=0)
         else:
-            services.override(user=cast["bob"], classification_id=decided.pk, seen_review=0, label="0",
+            decisions.override(user=cast["bob"], classification_id=decided.pk, seen_review=0, label="0",
                               reason="Quoting a scam to warn others", misapplied_rule="SP2.a")
-    services.claim_item(user=cast["bob"], item_id=rows[4].item_id)
+    claims.claim_item(user=cast["bob"], item_id=rows[4].item_id)
     return rows
 
 

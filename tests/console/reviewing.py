@@ -1,13 +1,33 @@
-"""Classifications in the states the review console shows, made the way the workers leave them."""
+"""Classifications in the states the review console shows, made the way the workers leave them: a
+reasoner result is claimed and stored by the reasoner's own pipeline (its SQL, its audit events)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from console.models import Classification, Stage
+from reasoner.pipeline import Pipeline
+from safeguard.engines.scripted import ScriptedEngine
 from tests.factories import make_item, make_policy
 
 REASONING = "The content promotes a product with a link, which SP2.a forbids; nothing in SP0.a applies."
+
+
+def store_reasoner_result(classification: Classification, **fields: Any) -> Classification:
+    """Claim a queued reasoner classification and store `fields` (Outcome's: status, label, ...) for it
+    through `Pipeline.store`, as the worker does after reading the model's answer."""
+    pipeline = Pipeline(ScriptedEngine(), "test-worker")
+    now = timezone.now()
+    with transaction.atomic():
+        batch = pipeline.claim(1, now=now, ids=[classification.pk])
+        [row] = batch.sent
+        status = fields.pop("status")
+        pipeline.store([pipeline.outcome(row, status, now, finished_at=now, **fields)], now=now)
+    classification.refresh_from_db()
+    return classification
 
 
 def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: str = "done", violation: Any = True,
@@ -16,7 +36,6 @@ def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: st
                  needs_review: bool = True, **item_fields: Any) -> Classification:
     """An item with one classification in the given state (a reasoner verdict unless stage="fast")."""
     version = version or make_policy()
-    item = make_item(versions=[version] if stage == Stage.REASONER else [], **item_fields)
     done = status == "done"
     fields = {
         "status": status,
@@ -32,9 +51,13 @@ def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: st
         "error": "" if done else f"the model's answer was {status}",
     }
     if stage == Stage.REASONER:
-        classification = item.classifications.get()
-        Classification.objects.filter(pk=classification.pk).update(**fields)
-    else:
-        classification = Classification.objects.create(item=item, policy_version=version, stage=stage, **fields)
+        # One transaction: the classification is never seen queued, so a running worker cannot take it first.
+        with transaction.atomic():
+            item = make_item(versions=[version], **item_fields)
+            return store_reasoner_result(item.classifications.get(), **fields)
+    # A first-pass verdict, as ingestion writes one for a policy whose first pass scored the item.
+    item = make_item(versions=[], **item_fields)
+    classification = Classification.objects.create(item=item, policy_version=version, stage=stage,
+                                                   finished_at=timezone.now(), **fields)
     classification.refresh_from_db()
     return classification

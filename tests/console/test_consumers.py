@@ -15,10 +15,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group
 from django.db import transaction
 
-from console import queues, reasoner, services
+from accounts.roles import Role, set_roles
+from console import claims, comments, decisions, queues
 from console.models import Classification
-from console.roles import Role
 from console.routing import websocket_urlpatterns
+from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
 from tests.console.reviewing import make_verdict
 from tests.factories import make_item, make_policy
@@ -34,7 +35,7 @@ def _user(username: str, *roles: Role):
     for role in Role:
         Group.objects.get_or_create(name=role.value)
     user = get_user_model().objects.create_user(username=username)
-    services.set_roles(actor=None, user=user, roles=set(roles))
+    set_roles(actor=None, user=user, roles=set(roles))
     return user
 
 
@@ -123,7 +124,7 @@ def test_a_verdict_arriving_updates_an_open_item_page():
         page = Page(f"/ws/items/{item.pk}/", moderator)
         assert await page.open()
         try:
-            await db(reasoner.run_once)(ScriptedEngine(), "w1")
+            await db(run_once)(ScriptedEngine(), "w1")
             verdict = await page.until(lambda html: 'id="verdict"' in html)
             await page.until(lambda html: 'id="live-toast"' in html)
             return verdict
@@ -175,7 +176,7 @@ def test_a_stored_verdict_appears_on_open_queue_pages_that_match_it():
         assert await everything.open() and await elsewhere.open()
         try:
             # The real reasoner pipeline stores the verdict and broadcasts it on commit.
-            await db(reasoner.run_once)(ScriptedEngine(), "w1")
+            await db(run_once)(ScriptedEngine(), "w1")
             shown = await everything.until(lambda html: f'id="row-{classification.pk}"' in html)
             counts = await elsewhere.until(lambda html: 'id="queue-counts"' in html)
             return shown, counts
@@ -198,7 +199,7 @@ def test_a_claim_shows_on_open_queue_and_item_pages():
         item = Page(f"/ws/items/{verdict.item_id}/", moderator)
         assert await queue.open() and await item.open()
         try:
-            await db(services.claim_item)(user=bob, item_id=verdict.item_id)
+            await db(claims.claim_item)(user=bob, item_id=verdict.item_id)
             badge = await queue.until(lambda html: "claim-item-" in html)
             banner = await item.until(lambda html: 'id="claim-banner"' in html)
             return badge, banner
@@ -223,7 +224,7 @@ def test_a_decision_removes_the_row_and_updates_the_item_page():
         item = Page(f"/ws/items/{verdict.item_id}/?c={verdict.pk}", moderator)
         assert await queue.open() and await item.open()
         try:
-            await db(services.approve)(user=bob, classification_id=verdict.pk, seen_review=0)
+            await db(decisions.approve)(user=bob, classification_id=verdict.pk, seen_review=0)
             removed = await queue.until(lambda html: "delete" in html)
             counts = await queue.until(lambda html: 'id="queue-counts"' in html)
             await item.until(lambda html: 'id="live-toast"' in html)
@@ -272,7 +273,7 @@ def test_a_comment_appears_on_the_item_pages():
         item = Page(f"/ws/items/{verdict.item_id}/", moderator)
         assert await item.open()
         try:
-            await db(services.add_comment)(user=bob, item_id=verdict.item_id, text="Same sender as #12")
+            await db(comments.add_comment)(user=bob, item_id=verdict.item_id, text="Same sender as #12")
             return await item.until(lambda html: "Same sender as #12" in html)
         finally:
             await item.close()

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from console import dashboard, services
+from console import dashboard, decisions
 from console.models import Classification, Review
 from tests.console.reviewing import make_verdict
 from tests.factories import make_policy
@@ -49,8 +49,8 @@ def test_it_shows_queue_depth_and_the_oldest_waiting_item(moderator_client):
 def test_decisions_per_hour_are_stacked_by_kind(moderator, moderator_client):
     version = make_policy()
     for _n in range(3):
-        services.approve(user=moderator, classification_id=make_verdict(version).pk, seen_review=0)
-    services.override(user=moderator, classification_id=make_verdict(version).pk, seen_review=0, label="0",
+        decisions.approve(user=moderator, classification_id=make_verdict(version).pk, seen_review=0)
+    decisions.override(user=moderator, classification_id=make_verdict(version).pk, seen_review=0, label="0",
                       reason="Not spam")
 
     response = moderator_client.get(URL)
@@ -74,10 +74,10 @@ def test_each_policy_version_shows_approval_share_kappa_reasons_and_rules(modera
     version = make_policy(name="Spam")
     verdicts = [make_verdict(version, violation=n % 2 == 0, content=f"m{n}") for n in range(6)]
     for c in verdicts[:4]:
-        services.approve(user=moderator, classification_id=c.pk, seen_review=0)
-    services.override(user=moderator, classification_id=verdicts[4].pk, seen_review=0, label="0",
+        decisions.approve(user=moderator, classification_id=c.pk, seen_review=0)
+    decisions.override(user=moderator, classification_id=verdicts[4].pk, seen_review=0, label="0",
                       reason="Hidden link")  # no rule named: the rules it cited count
-    services.override(user=moderator, classification_id=verdicts[5].pk, seen_review=0, label="1",
+    decisions.override(user=moderator, classification_id=verdicts[5].pk, seen_review=0, label="1",
                       reason=" hidden link ", misapplied_rule="SP0.a")
 
     response = moderator_client.get(URL)

@@ -11,10 +11,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from console import services
-from console.models import AuditEvent, Claim, Classification, Review, Skip
+from accounts.roles import Role, set_roles
+from audit.models import AuditEvent
+from console import claims, decisions, errors
+from console.models import Claim, Classification, Review, Skip
 from console.queues import Filters
-from console.roles import Role
 from tests.console.reviewing import make_verdict
 from tests.factories import make_policy
 
@@ -37,7 +38,7 @@ def _user(username: str, *roles: Role):
     for role in Role:
         Group.objects.get_or_create(name=role.value)
     user = get_user_model().objects.create_user(username=username)
-    services.set_roles(actor=None, user=user, roles=set(roles))
+    set_roles(actor=None, user=user, roles=set(roles))
     return user
 
 
@@ -67,10 +68,10 @@ def _state(classification) -> tuple[str, str | None]:
 
 def test_approving_decides_the_verdict_audits_it_and_tells_the_pages(moderator, django_capture_on_commit_callbacks):
     verdict = make_verdict()
-    services.claim_item(user=moderator, item_id=verdict.item_id)
+    claims.claim_item(user=moderator, item_id=verdict.item_id)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        review = services.approve(user=moderator, classification_id=verdict.pk, seen_review=0)
+        review = decisions.approve(user=moderator, classification_id=verdict.pk, seen_review=0)
 
     assert (review.decision, review.reviewer) == ("approve", moderator)
     assert _state(verdict) == ("decided", None)
@@ -104,7 +105,7 @@ def test_an_htmx_decision_answers_with_a_client_redirect(moderator_client):
 
 def test_a_decision_someone_made_meanwhile_is_refused_never_overwritten(moderator_client, bob):
     verdict = make_verdict()
-    services.approve(user=bob, classification_id=verdict.pk, seen_review=0)
+    decisions.approve(user=bob, classification_id=verdict.pk, seen_review=0)
 
     response = _post(moderator_client, "override", verdict, label="0", reason="Not spam")
 
@@ -116,19 +117,19 @@ def test_a_decision_someone_made_meanwhile_is_refused_never_overwritten(moderato
 
 def test_a_decision_on_a_stale_page_is_refused(moderator, bob):
     verdict = make_verdict()
-    services.escalate(user=bob, classification_id=verdict.pk, seen_review=0, reason="Unsure")
+    decisions.escalate(user=bob, classification_id=verdict.pk, seen_review=0, reason="Unsure")
     admin = _user("ada", Role.ADMIN)
 
-    with pytest.raises(services.DecisionConflict, match="bob escalated it while you had this item open"):
-        services.approve(user=admin, classification_id=verdict.pk, seen_review=0)
+    with pytest.raises(errors.DecisionConflict, match="bob escalated it while you had this item open"):
+        decisions.approve(user=admin, classification_id=verdict.pk, seen_review=0)
 
     seen = Review.objects.get().pk
-    assert services.approve(user=admin, classification_id=verdict.pk, seen_review=seen).decision == "approve"
+    assert decisions.approve(user=admin, classification_id=verdict.pk, seen_review=seen).decision == "approve"
 
 
 def test_an_item_someone_else_holds_cannot_be_decided(moderator_client, bob):
     verdict = make_verdict()
-    services.claim_item(user=bob, item_id=verdict.item_id)
+    claims.claim_item(user=bob, item_id=verdict.item_id)
 
     response = moderator_client.post(reverse("console:approve", args=[verdict.pk]), {"seen": 0},
                                      headers={"HX-Request": "true"})
@@ -141,15 +142,15 @@ def test_an_item_someone_else_holds_cannot_be_decided(moderator_client, bob):
 def test_a_result_without_a_verdict_cannot_be_approved(moderator):
     broken = make_verdict(status="truncated")
 
-    with pytest.raises(services.ReviewError, match="no verdict to approve"):
-        services.approve(user=moderator, classification_id=broken.pk, seen_review=0)
+    with pytest.raises(errors.ReviewError, match="no verdict to approve"):
+        decisions.approve(user=moderator, classification_id=broken.pk, seen_review=0)
 
 
 def test_a_result_that_needs_no_review_cannot_be_decided(moderator):
     closed = make_verdict(needs_review=False)
 
-    with pytest.raises(services.ReviewError, match="does not await review"):
-        services.approve(user=moderator, classification_id=closed.pk, seen_review=0)
+    with pytest.raises(errors.ReviewError, match="does not await review"):
+        decisions.approve(user=moderator, classification_id=closed.pk, seen_review=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -162,9 +163,9 @@ def test_two_moderators_approving_at_once_store_one_decision():
     def decide(user) -> None:
         try:
             barrier.wait(timeout=10)
-            services.approve(user=user, classification_id=verdict.pk, seen_review=0)
+            decisions.approve(user=user, classification_id=verdict.pk, seen_review=0)
             outcomes.append("approved")
-        except services.ReviewError as exc:
+        except errors.ReviewError as exc:
             outcomes.append(type(exc).__name__)
         finally:
             connection.close()
@@ -221,13 +222,13 @@ def test_a_categories_policy_is_corrected_to_one_of_its_codes(moderator):
                           labels=["HB0", "HB1", "HB2"])
     verdict = make_verdict(version, label="HB1", category="HB1", rule_ids=["HB1.a"])
 
-    review = services.override(user=moderator, classification_id=verdict.pk, seen_review=0, label="HB2",
+    review = decisions.override(user=moderator, classification_id=verdict.pk, seen_review=0, label="HB2",
                                reason="An insult, not a threat", misapplied_rule="HB1.a")
 
     assert (review.label, review.category) == ("HB2", "HB2")
-    assert services.label_choices(version)[0] == ("HB0", "HB0 · no violation")
-    with pytest.raises(services.ReviewError, match="not a label of"):
-        services.override(user=moderator, classification_id=make_verdict(version, label="HB1").pk,
+    assert version.label_choices()[0] == ("HB0", "HB0 · no violation")
+    with pytest.raises(errors.ReviewError, match="not a label of"):
+        decisions.override(user=moderator, classification_id=make_verdict(version, label="HB1").pk,
                           seen_review=0, label="SP2", reason="x")
 
 
@@ -256,14 +257,14 @@ def test_escalating_needs_a_reason(moderator_client):
 
 def test_only_a_senior_decides_an_escalated_item(moderator, bob, admin_user):
     verdict = make_verdict()
-    escalation = services.escalate(user=moderator, classification_id=verdict.pk, seen_review=0, reason="Unsure")
+    escalation = decisions.escalate(user=moderator, classification_id=verdict.pk, seen_review=0, reason="Unsure")
 
-    with pytest.raises(services.ReviewError, match="decided by a senior moderator"):
-        services.approve(user=bob, classification_id=verdict.pk, seen_review=escalation.pk)
-    assert services.claim_next(user=bob, filters=Filters(queue="escalated")) is None
+    with pytest.raises(errors.ReviewError, match="decided by a senior moderator"):
+        decisions.approve(user=bob, classification_id=verdict.pk, seen_review=escalation.pk)
+    assert claims.claim_next(user=bob, filters=Filters(queue="escalated")) is None
 
-    assert services.claim_next(user=admin_user, filters=Filters(queue="escalated")) == verdict.item_id
-    review = services.override(user=admin_user, classification_id=verdict.pk, seen_review=escalation.pk,
+    assert claims.claim_next(user=admin_user, filters=Filters(queue="escalated")) == verdict.item_id
+    review = decisions.override(user=admin_user, classification_id=verdict.pk, seen_review=escalation.pk,
                                label="0", reason="Satire")
     assert review.reviewer == admin_user and _state(verdict) == ("decided", None)
 
@@ -282,14 +283,14 @@ def test_a_skipped_item_stays_for_the_others_but_not_for_the_one_who_skipped(mod
     assert Skip.objects.get().user == moderator
     assert AuditEvent.objects.filter(action="review.skipped").count() == 1
     assert _state(skipped) == ("open", "review")
-    assert services.claim_next(user=bob, filters=Filters()) == skipped.item_id
+    assert claims.claim_next(user=bob, filters=Filters()) == skipped.item_id
 
 
 def test_next_never_hands_one_item_to_two_moderators(moderator, bob):
     verdict = make_verdict()
 
-    assert services.claim_next(user=moderator, filters=Filters()) == verdict.item_id
-    assert services.claim_next(user=bob, filters=Filters()) is None
+    assert claims.claim_next(user=moderator, filters=Filters()) == verdict.item_id
+    assert claims.claim_next(user=bob, filters=Filters()) is None
 
 
 def test_leaving_an_item_with_next_gives_it_back(moderator_client, moderator):
@@ -310,11 +311,11 @@ def test_bulk_approval_checks_each_verdict_like_a_single_approval(moderator, bob
     version = make_policy()
     ok = make_verdict(version)
     decided = make_verdict(version)
-    services.approve(user=bob, classification_id=decided.pk, seen_review=0)
+    decisions.approve(user=bob, classification_id=decided.pk, seen_review=0)
     escalated = make_verdict(version)
-    services.escalate(user=bob, classification_id=escalated.pk, seen_review=0, reason="?")
+    decisions.escalate(user=bob, classification_id=escalated.pk, seen_review=0, reason="?")
 
-    result = services.bulk_approve(user=moderator, classification_ids=[ok.pk, decided.pk, escalated.pk, 999999])
+    result = decisions.bulk_approve(user=moderator, classification_ids=[ok.pk, decided.pk, escalated.pk, 999999])
 
     assert result.approved == [ok.pk]
     assert dict(result.refused) == {decided.pk: "already decided", escalated.pk: "escalated: for a senior",
@@ -323,8 +324,8 @@ def test_bulk_approval_checks_each_verdict_like_a_single_approval(moderator, bob
 
 
 def test_bulk_approval_has_a_limit(moderator):
-    with pytest.raises(services.ReviewError, match="At most"):
-        services.bulk_approve(user=moderator, classification_ids=list(range(1, services.BULK_LIMIT + 2)))
+    with pytest.raises(errors.ReviewError, match="At most"):
+        decisions.bulk_approve(user=moderator, classification_ids=list(range(1, decisions.BULK_LIMIT + 2)))
 
 
 # --- roles -------------------------------------------------------------------------------------------------

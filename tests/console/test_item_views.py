@@ -11,10 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from console import services
+from accounts.roles import Role, set_roles
+from audit.models import AuditEvent
+from console import comments, decisions
 from console.itempage import link_rules, policy_html
-from console.models import AuditEvent, Claim, Comment, DisturbingCategory
-from console.roles import Role
+from console.models import Claim, Comment, DisturbingCategory
 from tests.console.reviewing import make_verdict
 from tests.factories import make_policy
 
@@ -26,7 +27,7 @@ def _url(classification) -> str:
 @pytest.fixture
 def bob(db):
     user = get_user_model().objects.create_user(username="bob")
-    services.set_roles(actor=None, user=user, roles={Role.MODERATOR})
+    set_roles(actor=None, user=user, roles={Role.MODERATOR})
     return user
 
 
@@ -175,8 +176,8 @@ def test_releasing_frees_the_item(moderator_client):
 def test_the_history_lists_earlier_classifications_reviews_and_comments(moderator, moderator_client, admin_user):
     version = make_policy(name="Spam")
     verdict = make_verdict(version)
-    services.escalate(user=moderator, classification_id=verdict.pk, seen_review=0, reason="Looks like a scam ring")
-    services.add_comment(user=moderator, item_id=verdict.item_id, text="Seen this sender before")
+    decisions.escalate(user=moderator, classification_id=verdict.pk, seen_review=0, reason="Looks like a scam ring")
+    comments.add_comment(user=moderator, item_id=verdict.item_id, text="Seen this sender before")
 
     html = moderator_client.get(_url(verdict)).content.decode()
 

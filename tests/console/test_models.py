@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, IntegrityError, transaction
 
-from console.models import AuditEvent, Classification, Item, Review
+from audit.models import AuditEvent
+from console.models import Classification, Item, Review
 from tests.factories import make_item, make_policy
 
 pytestmark = pytest.mark.django_db

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from console import queues, services
-from console.models import AuditEvent, Claim, Classification, Review
+from accounts.roles import Role, set_roles
+from audit.models import AuditEvent
+from console import claims, queues
+from console.models import Claim, Classification, Review
 from tests.console.reviewing import make_verdict
 from tests.factories import make_item, make_policy
 
@@ -145,7 +148,7 @@ def test_a_malformed_page_link_shows_the_first_page_and_says_so(moderator_client
 def test_a_page_costs_the_same_few_queries_however_many_rows(moderator_client, django_assert_max_num_queries):
     version = make_policy()
     rows = [make_verdict(version, content=f"m{n}") for n in range(12)]
-    services.claim_item(user=_other_user(), item_id=rows[0].item_id)
+    claims.claim_item(user=_other_user(), item_id=rows[0].item_id)
 
     with django_assert_max_num_queries(12):
         response = moderator_client.get(URL)
@@ -154,19 +157,15 @@ def test_a_page_costs_the_same_few_queries_however_many_rows(moderator_client, d
 
 
 def _other_user():
-    from django.contrib.auth import get_user_model
-
-    from console.roles import Role
-
     user, created = get_user_model().objects.get_or_create(username="bob")
     if created:
-        services.set_roles(actor=None, user=user, roles={Role.MODERATOR})
+        set_roles(actor=None, user=user, roles={Role.MODERATOR})
     return user
 
 
 def test_rows_show_who_holds_their_item(moderator_client):
     row = make_verdict()
-    services.claim_item(user=_other_user(), item_id=row.item_id)
+    claims.claim_item(user=_other_user(), item_id=row.item_id)
 
     html = moderator_client.get(URL).content.decode()
 
@@ -188,7 +187,7 @@ def test_next_claims_the_first_free_item_and_opens_it(moderator, moderator_clien
     version = make_policy()
     taken = make_verdict(version)
     free = make_verdict(version)
-    services.claim_item(user=_other_user(), item_id=taken.item_id)
+    claims.claim_item(user=_other_user(), item_id=taken.item_id)
 
     response = moderator_client.post(reverse("console:next"))
 
@@ -198,7 +197,7 @@ def test_next_claims_the_first_free_item_and_opens_it(moderator, moderator_clien
 
 def test_next_says_so_when_nothing_is_free(moderator_client):
     row = make_verdict()
-    services.claim_item(user=_other_user(), item_id=row.item_id)
+    claims.claim_item(user=_other_user(), item_id=row.item_id)
 
     response = moderator_client.post(reverse("console:next"), follow=True)
 
@@ -234,7 +233,7 @@ def test_bulk_approve_approves_what_it_may_and_says_why_not_for_the_rest(moderat
     ok = make_verdict(version)
     held = make_verdict(version)
     broken = make_verdict(version, status="unparsable")
-    services.claim_item(user=_other_user(), item_id=held.item_id)
+    claims.claim_item(user=_other_user(), item_id=held.item_id)
 
     response = moderator_client.post(reverse("console:bulk-approve"),
                                      {"ids": [ok.pk, held.pk, broken.pk], "confirm": "yes"}, follow=True)

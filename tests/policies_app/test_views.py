@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from console.models import AuditEvent
+from audit.models import AuditEvent
 from policies_app import services
 from policies_app.models import Policy, PolicyVersion
 from safeguard import count_tokens

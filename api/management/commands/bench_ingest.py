@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from bench import ingest_throughput
+
 
 class Command(BaseCommand):
     help = "Items/s ingested through the API in batches of 1,000, with real PostgreSQL, Redis and daphne"
@@ -18,7 +20,5 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from bench import ingest_throughput
-
         ingest_throughput.main(items=options["items"], batch=options["batch"], servers=options["servers"],
                                clients=options["clients"], keep=options["keep"], write=self.stdout.write)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api import services
+from api import errors, training
 from policies_app.models import Policy
 from safeguard import firstpass
 
@@ -29,12 +29,12 @@ class Command(BaseCommand):
             raise CommandError(f"No policy with slug {options['policy']!r}")
         try:
             examples = firstpass.read_labeled_csv(options["csv"])
-            count = services.import_labeled_examples(actor=None, actor_name="system:import_labeled_set",
+            count = training.import_labeled_examples(actor=None, actor_name="system:import_labeled_set",
                                                      policy=policy, examples=examples, dataset=options["csv"].name)
-        except (OSError, firstpass.FirstPassError, services.ClientError) as exc:
+        except (OSError, firstpass.FirstPassError, errors.ClientError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Imported {count} examples ({sum(e.violation for e in examples)} violations) "
                           f"for {policy.slug}")
         if options["retrain"]:
-            model = services.retrain_first_pass(policy=policy, force=True)
+            model = training.retrain_first_pass(policy=policy, force=True)
             self.stdout.write(f"Trained model #{model.pk}" if model else "Too few examples to train a model yet")

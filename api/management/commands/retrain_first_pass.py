@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api import services
+from api import training
 from policies_app.models import Policy
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"No policy with slug {', '.join(sorted(missing))}")
         for policy in policies:
-            model = services.retrain_first_pass(policy=policy, force=options["force"])
+            model = training.retrain_first_pass(policy=policy, force=options["force"])
             if model is None:
                 self.stdout.write(f"{policy.slug}: not retrained (too few labelled examples, or nothing new)")
             else:

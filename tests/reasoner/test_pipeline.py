@@ -9,9 +9,12 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 from django.utils import timezone
 
-from console import reasoner
-from console.models import AuditEvent, Classification
-from safeguard import EngineError
+from audit.models import AuditEvent
+from console.models import Classification
+from reasoner.pipeline import Pipeline, needs_human, run_once
+from reasoner.sweeper import sweep_stale
+from reasoner.worker import Worker
+from safeguard import EngineError, Verdict
 from safeguard.engines.scripted import ScriptedEngine
 from tests.factories import make_item, make_policy
 
@@ -52,7 +55,7 @@ def test_it_stores_verdicts_with_the_models_reasoning():
     spam = _classification("buy now, limited offer", version)
     fine = _classification("see you at lunch", version)
 
-    assert reasoner.run_once(ScriptedEngine(), "w1") == 2
+    assert run_once(ScriptedEngine(), "w1") == 2
 
     spam.refresh_from_db()
     fine.refresh_from_db()
@@ -77,7 +80,7 @@ def test_it_stores_verdicts_with_the_models_reasoning():
 def test_it_never_takes_an_unreadable_answer_for_safe(directive, status):
     classification = _classification(f"hello {directive}")
 
-    reasoner.run_once(ScriptedEngine(), "w1")
+    run_once(ScriptedEngine(), "w1")
 
     classification.refresh_from_db()
     assert classification.status == status
@@ -92,15 +95,15 @@ def test_it_retries_an_engine_error_after_a_back_off_then_fails_it(settings):
     classification = _classification("hello #error")
     now = timezone.now()
 
-    reasoner.run_once(ScriptedEngine(), "w1", now=now)
+    run_once(ScriptedEngine(), "w1", now=now)
     classification.refresh_from_db()
     assert (classification.status, classification.attempts, classification.worker) == ("queued", 1, "")
     assert classification.lease_expires_at == now + timedelta(seconds=2)
     assert "attempt 1 of 3 failed" in classification.error
 
-    assert reasoner.run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=1)) == 0
-    reasoner.run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=3))
-    reasoner.run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=60))
+    assert run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=1)) == 0
+    run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=3))
+    run_once(ScriptedEngine(), "w1", now=now + timedelta(seconds=60))
 
     classification.refresh_from_db()
     assert (classification.status, classification.attempts, classification.violation) == ("failed", 3, None)
@@ -117,12 +120,12 @@ def test_it_puts_a_whole_batch_back_when_the_engine_fails_and_fails_it_when_atte
     version = make_policy()
     first, second = _classification("one", version), _classification("two", version)
 
-    reasoner.run_once(Broken(), "w1")
+    run_once(Broken(), "w1")
     assert set(Classification.objects.values_list("status", "attempts")) == {("queued", 1)}
     assert "the GPU fell off the bus" in Classification.objects.get(pk=first.pk).error
 
     settings.SAFEGUARD_ATTEMPTS = 2
-    reasoner.run_once(Broken(), "w1", now=timezone.now() + timedelta(minutes=1))
+    run_once(Broken(), "w1", now=timezone.now() + timedelta(minutes=1))
     for classification in (first, second):
         classification.refresh_from_db()
         assert (classification.status, classification.needs_review) == ("failed", True)
@@ -135,7 +138,7 @@ def test_it_does_not_send_a_prompt_longer_than_the_context_allows(settings):
     classification = _classification("word " * 150)
     engine = Recording()
 
-    reasoner.run_once(engine, "w1")
+    run_once(engine, "w1")
 
     classification.refresh_from_db()
     assert engine.batches == []
@@ -152,7 +155,7 @@ def test_it_runs_queued_work_in_batches_oldest_first(settings):
     classifications = [_classification(f"message {n}", version) for n in range(10)]
     engine = Recording()
 
-    while reasoner.run_once(engine, "w1"):
+    while run_once(engine, "w1"):
         pass
 
     assert engine.batches == [4, 4, 2]
@@ -166,7 +169,7 @@ def test_it_classifies_each_policy_of_an_item_with_its_own_prompt():
     labelled = make_policy(output_format="label", label_scheme="valid_invalid")
     item = make_item(versions=[binary, labelled], content="free money here")
 
-    reasoner.run_once(ScriptedEngine(), "w1")
+    run_once(ScriptedEngine(), "w1")
 
     labels = dict(item.classifications.values_list("policy_version_id", "label"))
     assert labels == {binary.pk: "1", labelled.pk: "INVALID"}
@@ -176,7 +179,7 @@ def test_it_classifies_a_conversation_from_its_turns():
     item = make_item(versions=[make_policy()], kind="conversation",
                      turns=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "free money!"}])
 
-    reasoner.run_once(ScriptedEngine(), "w1")
+    run_once(ScriptedEngine(), "w1")
 
     classification = item.classifications.get()
     assert (classification.status, classification.violation) == ("done", True)
@@ -185,7 +188,7 @@ def test_it_classifies_a_conversation_from_its_turns():
 
 def test_it_does_not_write_over_a_classification_another_worker_now_holds():
     classification = _classification("buy now")
-    pipeline = reasoner.Pipeline(ScriptedEngine(), "w1")
+    pipeline = Pipeline(ScriptedEngine(), "w1")
     batch = pipeline.claim()
     # The lease ran out, the sweeper re-queued the row and another worker claimed it.
     Classification.objects.filter(pk=classification.pk).update(worker="w2")
@@ -203,11 +206,11 @@ def test_the_sweeper_requeues_expired_leases_and_leaves_live_ones(settings):
     version = make_policy()
     stale, live = _classification("one", version), _classification("two", version)
     now = timezone.now()
-    pipeline = reasoner.Pipeline(ScriptedEngine(), "w1")
+    pipeline = Pipeline(ScriptedEngine(), "w1")
     pipeline.claim(now=now - timedelta(minutes=5))
     Classification.objects.filter(pk=live.pk).update(lease_expires_at=now + timedelta(minutes=5))
 
-    assert reasoner.sweep_stale(now=now) == 1
+    assert sweep_stale(now=now) == 1
 
     stale.refresh_from_db()
     live.refresh_from_db()
@@ -216,15 +219,15 @@ def test_the_sweeper_requeues_expired_leases_and_leaves_live_ones(settings):
     event = AuditEvent.objects.get(action="classification.requeued")
     assert event.object_id == str(stale.pk) and event.actor_name == "system:sweeper"
     assert event.before == {"status": "running", "worker": "w1"}
-    assert reasoner.sweep_stale(now=now) == 0
+    assert sweep_stale(now=now) == 0
 
 
 def test_the_sweeper_fails_work_that_lost_its_worker_on_every_attempt(settings):
     settings.SAFEGUARD_ATTEMPTS = 1
     classification = _classification("crashes the worker")
-    reasoner.Pipeline(ScriptedEngine(), "w1").claim(now=timezone.now() - timedelta(hours=1))
+    Pipeline(ScriptedEngine(), "w1").claim(now=timezone.now() - timedelta(hours=1))
 
-    assert reasoner.sweep_stale() == 1
+    assert sweep_stale() == 1
 
     classification.refresh_from_db()
     assert (classification.status, classification.needs_review) == ("failed", True)
@@ -235,7 +238,7 @@ def test_the_sweeper_fails_work_that_lost_its_worker_on_every_attempt(settings):
 def test_the_sweep_command_sweeps_once_and_says_how_many(settings, capsys):
     classification = _classification("hello")
     long_ago = timezone.now() - timedelta(seconds=settings.SAFEGUARD_LEASE_S + 5)
-    reasoner.Pipeline(ScriptedEngine(), "w1").claim(now=long_ago)
+    Pipeline(ScriptedEngine(), "w1").claim(now=long_ago)
 
     call_command("sweep_classifications")
 
@@ -256,7 +259,7 @@ def test_it_tells_the_queue_pages_once_per_stored_batch(django_capture_on_commit
     async_to_sync(layer.group_add)("queue", channel)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            reasoner.run_once(ScriptedEngine(), "w1")
+            run_once(ScriptedEngine(), "w1")
         message = async_to_sync(_receive)(layer, channel)
     finally:
         async_to_sync(layer.group_discard)("queue", channel)
@@ -269,9 +272,7 @@ def test_it_tells_the_queue_pages_once_per_stored_batch(django_capture_on_commit
     [(True, 0.9, True), (None, None, True), (False, 0.2, True), (False, 0.9, False), (False, None, False)],
 )
 def test_a_verdict_needs_a_human_when_it_is_a_violation_missing_or_unsure(violation, confidence, expected):
-    from safeguard import Verdict
-
-    assert reasoner.needs_human(Verdict(status="done", violation=violation, confidence=confidence)) is expected
+    assert needs_human(Verdict(status="done", violation=violation, confidence=confidence)) is expected
 
 
 @pytest.mark.django_db(transaction=True)
@@ -282,7 +283,7 @@ def test_the_worker_loop_fills_batches_and_drains_the_queue(settings):
         _classification(f"message {n}", version)
     engine = Recording()
 
-    reasoner.Worker(engine, "loop", batch_wait_s=0).serve(burst=True)
+    Worker(engine, "loop", batch_wait_s=0).serve(burst=True)
 
     assert engine.batches == [4, 4, 2]
     assert set(Classification.objects.values_list("status", "worker")) == {("done", "loop")}

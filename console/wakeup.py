@@ -1,5 +1,5 @@
-"""How queued work reaches the reasoner worker: the database holds the work (status "queued"), Redis
-carries a wake-up, so a worker sleeping between batches starts at once instead of polling."""
+"""The reasoner's wake-up: the database holds the work (classifications with status "queued"), Redis
+carries a wake-up, so a reasoner worker sleeping between batches starts at once instead of polling."""
 
 from __future__ import annotations
 

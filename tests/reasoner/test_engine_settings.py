@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from console.engine import engine_config, get_engine
+from reasoner.engine import engine_config, get_engine
 from safeguard.engines.scripted import ScriptedEngine
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from console.reasoner import sweep_stale
+from reasoner.sweeper import sweep_stale
 
 
 class Command(BaseCommand):

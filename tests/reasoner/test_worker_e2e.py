@@ -16,8 +16,9 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from console import reasoner
-from console.models import AuditEvent, Classification
+from audit.models import AuditEvent
+from console.models import Classification
+from reasoner.sweeper import sweep_stale
 from tests.browser import live
 from tests.factories import make_item, make_policy
 
@@ -94,7 +95,7 @@ def test_work_of_a_killed_worker_is_swept_and_classified_exactly_once(tmp_path):
     assert Classification.objects.filter(status="running").count() == 40
     assert not AuditEvent.objects.filter(action="classification.done").exists()
     # The lease is 600 s; sweep as if it had run out.
-    assert reasoner.sweep_stale(now=timezone.now() + timedelta(seconds=settings.SAFEGUARD_LEASE_S + 1)) == 40
+    assert sweep_stale(now=timezone.now() + timedelta(seconds=settings.SAFEGUARD_LEASE_S + 1)) == 40
 
     second = _start_worker(log)
     try:

@@ -10,8 +10,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from console.engine import NO_ENGINE_MESSAGE, get_engine
-from console.reasoner import Worker
+from reasoner.engine import NO_ENGINE_MESSAGE, get_engine
+from reasoner.worker import Worker
 from safeguard import EngineError
 
 log = logging.getLogger("console.reasoner")

@@ -11,15 +11,17 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from console import reasoner, services
+from accounts.roles import Role, set_roles
+from console import intake
 from console.models import Classification, ClassificationStatus, Stage
-from console.roles import Role
 from policies_app import services as policy_services
 from policies_app.demo import DEMO_POLICIES
 from policies_app.models import Policy, VersionStatus
+from reasoner.pipeline import Pipeline
+from safeguard.engines.scripted import ScriptedEngine, ScriptedReply
 
-ITEMS = Path(__file__).resolve().parents[2] / "demo" / "items.json"
-ANSWERS = Path(__file__).resolve().parents[2] / "demo" / "answers.json"
+ITEMS = Path(__file__).resolve().parents[2] / "items.json"
+ANSWERS = Path(__file__).resolve().parents[2] / "answers.json"
 # The model name shown beside the demo's verdicts, so nobody mistakes them for a model's output.
 DEMO_MODEL = "demo answers, hand-written (no model ran)"
 
@@ -56,7 +58,7 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
-                services.set_roles(actor=None, user=user, roles=roles)
+                set_roles(actor=None, user=user, roles=roles)
             users[username] = user
         return users
 
@@ -101,7 +103,7 @@ class Command(BaseCommand):
         }
         for entry in json.loads(ITEMS.read_text()):
             versions = [published[slug] for slug in entry.get("policies", []) if slug in published]
-            services.submit_item(
+            intake.submit_item(
                 actor=None,
                 actor_name="system:demo",
                 versions=versions,
@@ -120,8 +122,6 @@ class Command(BaseCommand):
         say so. With a model configured, it classifies the demo items instead."""
         if settings.SAFEGUARD_BACKEND or not ANSWERS.exists():
             return 0
-        from safeguard.engines.scripted import ScriptedEngine, ScriptedReply
-
         answers: dict[str, dict[str, dict[str, Any]]] = json.loads(ANSWERS.read_text())
         sources = {entry["source"] for entry in json.loads(ITEMS.read_text())}
         waiting = Classification.objects.filter(
@@ -141,7 +141,7 @@ class Command(BaseCommand):
             final = reply["final"]
             return ScriptedReply(reply["analysis"], final, finish_reason="length" if final is None else "stop")
 
-        pipeline = reasoner.Pipeline(ScriptedEngine(answer, name=DEMO_MODEL), "demo-answers")
+        pipeline = Pipeline(ScriptedEngine(answer, name=DEMO_MODEL), "demo-answers")
         batch = pipeline.claim(len(replies), ids=[int(pk) for pk in replies])
         completions, error = pipeline.generate(batch)
         pipeline.finish(batch, completions, error)

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from console.management.commands import seed_demo
-from console.models import AuditEvent, Classification, Item, ReviewQueue
+from audit.models import AuditEvent
+from console.models import Classification, Item, ReviewQueue
+from demo.management.commands import seed_demo
 from policies_app.models import Policy
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,1 @@
+"""People and what they may do: the three roles, kept as Django groups (`accounts.roles`)."""

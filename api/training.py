@@ -1,0 +1,151 @@
+"""First-pass training: labelled examples imported for a policy, the examples a policy's first pass
+learns from (moderators' decisions, unreviewed reasoner verdicts, imported sets), and retraining,
+which stores a new model with its cross-validated metrics (audited) and prunes the oldest."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from api import routing
+from api.errors import ClientError
+from api.models import FirstPassModel, LabeledExample
+from audit.writer import record
+from console.models import Classification, ClassificationStatus, Decision, Review, Stage
+from policies_app.models import Policy
+from safeguard import firstpass
+from safeguard.labels import is_safe_label
+
+log = logging.getLogger("api.services")  # the name it had before training got a module of its own
+
+KEEP_MODELS = 10  # first-pass models kept per policy (older ones are pruned at retraining)
+CV_SAMPLE = 20_000  # examples cross-validated for a model's metrics
+
+
+@transaction.atomic
+def import_labeled_examples(*, actor: Any, policy: Policy, examples: list[firstpass.LabeledText], dataset: str,
+                            actor_name: str = "") -> int:
+    """Add labelled texts a policy's first pass will learn from at its next retraining."""
+    dataset = (dataset or "import").strip()[:200]
+    rows = [e for e in examples if e.text.strip()]
+    if not rows:
+        raise ClientError("The file holds no labelled examples", "file")
+    LabeledExample.objects.bulk_create(
+        [LabeledExample(policy=policy, text=e.text, violation=e.violation, label=e.label[:60], dataset=dataset)
+         for e in rows]
+    )
+    record(actor=actor, actor_name=actor_name, action="first_pass.examples_imported", obj=policy,
+           after={"dataset": dataset, "examples": len(rows), "violations": sum(e.violation for e in rows)})
+    return len(rows)
+
+
+def _review_violation(decision: str, label: str, category: str, reviewed: bool | None) -> bool | None:
+    if decision == Decision.OVERRIDE:
+        return not is_safe_label(label or category)
+    return reviewed
+
+
+def training_examples(policy: Policy) -> tuple[list[str], list[bool], dict[str, int]]:
+    """What a policy's first pass learns from, newest first, at most FIRST_PASS_MAX_EXAMPLES:
+    moderators' decisions, then reasoner verdicts nobody reviewed (distillation), then imported sets."""
+    limit = settings.FIRST_PASS_MAX_EXAMPLES
+    texts: list[str] = []
+    labels: list[bool] = []
+    seen: set[int] = set()
+    counts = {"reviews": 0, "reasoner": 0, "imported": 0}
+    reviews = (
+        Review.objects.filter(classification__policy_version__policy=policy)
+        .exclude(decision=Decision.ESCALATE)
+        .order_by("-created_at", "-id")
+        .values_list("classification__item_id", "decision", "label", "category", "classification__violation",
+                     "classification__item__kind", "classification__item__content", "classification__item__turns")
+    )
+    for item_id, decision, label, category, reviewed, kind, content, turns in reviews[:limit].iterator():
+        violation = _review_violation(decision, label, category, reviewed)
+        if item_id in seen or violation is None:
+            continue
+        seen.add(item_id)
+        texts.append(routing.item_text(kind, content, turns))
+        labels.append(violation)
+        counts["reviews"] += 1
+    verdicts = (
+        Classification.objects.filter(policy_version__policy=policy, stage=Stage.REASONER,
+                                      status=ClassificationStatus.DONE, violation__isnull=False)
+        .order_by("-finished_at", "-id")
+        .values_list("item_id", "violation", "item__kind", "item__content", "item__turns")
+    )
+    for item_id, violation, kind, content, turns in verdicts[: max(0, limit - len(texts))].iterator():
+        if item_id in seen:
+            continue
+        seen.add(item_id)
+        texts.append(routing.item_text(kind, content, turns))
+        labels.append(violation)
+        counts["reasoner"] += 1
+    for text, violation in LabeledExample.objects.for_policy(policy).values_list("text", "violation")[
+        : max(0, limit - len(texts))
+    ].iterator():
+        texts.append(text)
+        labels.append(violation)
+        counts["imported"] += 1
+    return texts, labels, counts
+
+
+def _fingerprint(texts: list[str], labels: list[bool]) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(b"1" if label else b"0")
+        digest.update(text.encode("utf-8", "replace"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _cross_validated(texts: list[str], labels: list[bool]) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score  # scikit-learn loads lazily: seconds, and only for training
+
+    if len(texts) > CV_SAMPLE:
+        picked = random.Random(0).sample(range(len(texts)), CV_SAMPLE)
+        texts, labels = [texts[i] for i in picked], [labels[i] for i in picked]
+    scores = firstpass.out_of_fold_scores(texts, labels)
+    threshold = firstpass.threshold_for_recall(scores, labels, 0.95)
+    return {
+        "auc": round(float(roc_auc_score(labels, scores)), 4),
+        "threshold_at_recall_95": round(threshold, 4),
+        "escalated_share_at_recall_95": round(firstpass.escalated_share(scores, threshold), 4),
+        "examples": len(texts),
+    }
+
+
+def retrain_first_pass(*, policy: Policy, actor: Any = None, force: bool = False) -> FirstPassModel | None:
+    """Train a new first-pass model for `policy` from its labelled data, when there is enough data
+    and it changed since the last model (or `force`). Returns the new model, or None."""
+    texts, labels, counts = training_examples(policy)
+    positives = sum(labels)
+    if (len(labels) < settings.FIRST_PASS_MIN_EXAMPLES
+            or min(positives, len(labels) - positives) < settings.FIRST_PASS_MIN_PER_CLASS):
+        log.info("first pass for %s: %d examples (%d violations) is too few to train on", policy.slug,
+                 len(labels), positives)
+        return None
+    fingerprint = _fingerprint(texts, labels)
+    latest = FirstPassModel.objects.filter(policy=policy).order_by("-trained_at", "-id").first()
+    if not force and latest is not None and latest.metrics.get("fingerprint") == fingerprint:
+        return None
+    model = firstpass.train(texts, labels)  # seconds to minutes: outside the transaction
+    metrics = {"sources": counts, "cv": _cross_validated(texts, labels), "fingerprint": fingerprint}
+    return _store_model(actor=actor, policy=policy, model=model, metrics=metrics)
+
+
+@transaction.atomic
+def _store_model(*, actor: Any, policy: Policy, model: firstpass.Model, metrics: dict[str, Any]) -> FirstPassModel:
+    row = FirstPassModel.objects.create(policy=policy, model=firstpass.dumps(model), n_examples=model.n_examples,
+                                        n_positive=model.n_positive, metrics=metrics)
+    record(actor=actor, actor_name="" if actor else "system:first-pass", action="first_pass.trained", obj=row,
+           after={"policy": policy.slug, "n_examples": row.n_examples, "n_positive": row.n_positive,
+                  "sources": metrics["sources"], "cv": metrics["cv"]})
+    old = FirstPassModel.objects.filter(policy=policy).order_by("-trained_at", "-id").values_list("id", flat=True)
+    FirstPassModel.objects.filter(id__in=list(old[KEEP_MODELS:])).delete()
+    return row

@@ -1,0 +1,1 @@
+"""seed_demo: demo users, policies, items and hand-written answers."""

@@ -1,0 +1,150 @@
+"""The long-lived reasoner worker (`manage.py safeguard_worker`): one engine, loaded once, fed batches
+while a helper thread does the database work of the neighbouring batches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import django_rq
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+import safeguard
+from console import wakeup
+from reasoner.pipeline import Batch, Pipeline
+from reasoner.sweeper import SWEEP_EVERY_S, sweep_stale
+
+log = logging.getLogger("console.reasoner")  # the name it had before the reasoner became an app
+
+IDLE_WAIT_S = 3.0  # an idle worker re-checks the database this often, so a lost wake-up strands nothing
+
+
+class Worker:
+    """The loop of `manage.py safeguard_worker`: one engine, batches, overlapped with the database.
+
+    The engine always runs in the calling (main) thread, where it was built; one helper thread does
+    every database step in order: claiming and rendering the next batch, then reading and storing
+    the previous one, all while the engine works. The next batch is topped up with whatever arrived
+    the moment the engine is free, so batches fill under load without waiting out a timer.
+    """
+
+    def __init__(
+        self,
+        engine: safeguard.Engine,
+        worker_id: str = "",
+        *,
+        batch_size: int | None = None,
+        batch_wait_s: float | None = None,
+        idle_wait_s: float = IDLE_WAIT_S,
+        sweep_every_s: float = SWEEP_EVERY_S,
+    ) -> None:
+        self.pipeline = Pipeline(engine, worker_id, batch_size=batch_size)
+        self.batch_wait_s = settings.SAFEGUARD_BATCH_WAIT_MS / 1000 if batch_wait_s is None else batch_wait_s
+        self.idle_wait_s = idle_wait_s
+        self.sweep_every_s = sweep_every_s
+        self._stopping = threading.Event()
+        self._engine_free = threading.Event()
+        self._last_sweep = 0.0
+        self._redis: Any = None
+
+    @property
+    def worker_id(self) -> str:
+        return self.pipeline.worker_id
+
+    def stop(self) -> None:
+        """Finish the batches already claimed, then return from `serve` (safe from a signal handler)."""
+        self._stopping.set()
+        self._engine_free.set()
+
+    def serve(self, *, burst: bool = False) -> None:
+        """Work until stopped; with `burst`, return as soon as nothing is queued."""
+        db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reasoner-db")
+        log.info("reasoner worker %s: engine %s, batches of %d", self.worker_id, self.pipeline.engine.name,
+                 self.pipeline.batch_size)
+        try:
+            batch: Batch | None = None
+            while True:
+                if batch is None:
+                    if self._stopping.is_set():
+                        break
+                    batch = self._on(db, self._first_batch, burst)
+                    if batch is None:
+                        if burst:
+                            break
+                        continue
+                # While the engine runs this batch, the helper thread claims the next one.
+                self._engine_free.clear()
+                upcoming = None if self._stopping.is_set() else db.submit(self._next_batch)
+                completions, error = self.pipeline.generate(batch)
+                self._engine_free.set()
+                db.submit(self._finish, batch, completions, error)
+                batch = self._result(upcoming) if upcoming is not None else None
+                if batch is not None and not len(batch):
+                    batch = None
+        finally:
+            # A lambda, so `connection` resolves to the helper thread's own connection.
+            db.submit(lambda: connection.close()).result()
+            db.shutdown(wait=True)
+            log.info("reasoner worker %s stopped", self.worker_id)
+
+    def _on(self, db: ThreadPoolExecutor, fn: Callable[..., Batch | None], *args: Any) -> Batch | None:
+        return self._result(db.submit(fn, *args))
+
+    def _result(self, future: Future[Batch | None]) -> Batch | None:
+        try:
+            return future.result()
+        except Exception:  # the database went away, say: log, pause, and try again
+            log.exception("reasoner worker %s: claiming failed", self.worker_id)
+            self._stopping.wait(1.0)
+            return None
+
+    def _finish(self, batch: Batch, completions: list[safeguard.Completion] | None, error: str) -> None:
+        try:
+            self.pipeline.finish(batch, completions, error)
+        except Exception:  # the rows stay running; the sweeper re-queues them when the lease runs out
+            log.exception("reasoner worker %s: storing a batch of %d failed", self.worker_id, len(batch))
+
+    def _wake(self, timeout: float) -> bool:
+        if self._redis is None:
+            self._redis = django_rq.get_connection("reasoner")
+        # Redis reads a timeout that rounds to 0 ms as "block forever".
+        return self._redis.blpop([wakeup.WAKE_KEY], timeout=max(timeout, 0.01)) is not None
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep >= self.sweep_every_s:
+            self._last_sweep = time.monotonic()
+            sweep_stale()
+
+    def _first_batch(self, burst: bool) -> Batch | None:
+        """With nothing in flight: claim, and if the batch is short wait briefly for it to fill."""
+        close_old_connections()
+        self._maybe_sweep()
+        batch = self.pipeline.claim()
+        if not len(batch):
+            if not burst:
+                self._wake(self.idle_wait_s)
+            return None
+        deadline = time.monotonic() + self.batch_wait_s
+        while len(batch) < self.pipeline.batch_size and not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._wake(left)
+            batch.extend(self.pipeline.claim(self.pipeline.batch_size - len(batch)))
+        return batch
+
+    def _next_batch(self) -> Batch:
+        """While the engine is busy: claim what is queued, then top up once the engine is free."""
+        close_old_connections()
+        self._maybe_sweep()
+        batch = self.pipeline.claim()
+        if len(batch) < self.pipeline.batch_size and not self._stopping.is_set():
+            self._engine_free.wait()
+            if not self._stopping.is_set():
+                batch.extend(self.pipeline.claim(self.pipeline.batch_size - len(batch)))
+        return batch

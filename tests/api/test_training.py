@@ -1,0 +1,56 @@
+"""First-pass training: what it learns from, when it retrains, and imported labelled sets."""
+
+from __future__ import annotations
+
+import pytest
+
+from api import errors, training
+from api.models import FirstPassModel, LabeledExample
+from audit.models import AuditEvent
+from console.models import Classification, Review
+from safeguard import firstpass
+from tests.factories import make_item
+
+
+def test_training_data_prefers_moderators_then_the_reasoner_then_imports(spam, moderator):
+    reviewed = make_item(versions=[spam], content="cheap pills here")
+    verdict_only = make_item(versions=[spam], content="lunch at noon?")
+    for item, violation in ((reviewed, False), (verdict_only, False)):
+        Classification.objects.filter(item=item).update(status="done", violation=violation, label="0")
+    Review.objects.create(classification=Classification.objects.get(item=reviewed), decision="override",
+                          label="1", reason="pills spam", reviewer=moderator)
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy, dataset="x.csv",
+                                     examples=[firstpass.LabeledText("win a prize now", True)])
+    texts, labels, counts = training.training_examples(spam.policy)
+    assert dict(zip(texts, labels, strict=True)) == {"cheap pills here": True, "lunch at noon?": False,
+                                                     "win a prize now": True}
+    assert counts == {"reviews": 1, "reasoner": 1, "imported": 1}
+
+
+def test_retraining_needs_enough_data_and_skips_unchanged_data(spam, spam_examples, settings):
+    assert training.retrain_first_pass(policy=spam.policy) is None  # nothing to learn from
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
+                                     examples=spam_examples, dataset="golden_dataset.csv")
+    settings.FIRST_PASS_MIN_EXAMPLES = 100
+    assert training.retrain_first_pass(policy=spam.policy) is None
+    settings.FIRST_PASS_MIN_EXAMPLES = 20
+    model = training.retrain_first_pass(policy=spam.policy)
+    assert (model.n_examples, model.n_positive) == (40, 22)
+    assert model.metrics["sources"] == {"reviews": 0, "reasoner": 0, "imported": 40}
+    assert 0.5 < model.metrics["cv"]["auc"] <= 1.0
+    assert 0 < model.metrics["cv"]["escalated_share_at_recall_95"] <= 1
+    assert training.retrain_first_pass(policy=spam.policy) is None  # the data did not change
+    assert training.retrain_first_pass(policy=spam.policy, force=True) is not None
+    assert FirstPassModel.objects.filter(policy=spam.policy).count() == 2
+    event = AuditEvent.objects.filter(action="first_pass.trained").first()
+    assert event.actor_name == "system:first-pass"
+
+
+def test_importing_labelled_examples_is_audited_and_refuses_an_empty_set(spam):
+    with pytest.raises(errors.ClientError):
+        training.import_labeled_examples(actor=None, policy=spam.policy, examples=[], dataset="empty.csv")
+    count = training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
+                                             dataset="two.csv", examples=[firstpass.LabeledText("a", True),
+                                                                          firstpass.LabeledText("b", False)])
+    assert count == 2 == LabeledExample.objects.count()
+    assert AuditEvent.objects.get(action="first_pass.examples_imported").after["violations"] == 1
