@@ -30,7 +30,7 @@ IN_REVIEW = "in_review"
 DECIDED = "decided"
 
 CLASSIFICATION_FIELDS = ("id", "item_id", "policy_version_id", "stage", "status", "label", "violation", "category",
-                         "rule_ids", "confidence", "rationale", "needs_review", "finished_at")
+                         "rule_ids", "confidence", "rationale", "parse_quality", "needs_review", "finished_at")
 ROUTE_FIELDS = ("item_id", "policy_version_id", "route", "score", "created_at")
 REVIEW_FIELDS = ("classification_id", "decision", "label", "category", "created_at")
 RUNNING_STATES = (ClassificationStatus.QUEUED, ClassificationStatus.RUNNING)
@@ -50,6 +50,7 @@ def _verdict(row: dict[str, Any]) -> dict[str, Any]:
         "rule_ids": row["rule_ids"],
         "confidence": row["confidence"],
         "rationale": row["rationale"],
+        "parse_quality": row.get("parse_quality") or None,
         "finished_at": iso(row["finished_at"]),
     }
 

@@ -70,7 +70,9 @@ def build(base_url: str) -> dict[str, Any]:
         "properties": {
             "stage": {"type": "string", "enum": ["fast", "reasoner"]},
             "status": {"type": "string",
-                       "enum": ["queued", "running", "done", "failed", "unparsable", "truncated", "too_long"]},
+                       "enum": ["queued", "running", "done", "failed", "unparsable", "conflicting", "truncated",
+                                "too_long"],
+                       "description": "Only done carries a verdict; every other finished status goes to a person"},
             "label": {"type": "string"},
             "violation": {"type": ["boolean", "null"]},
             "category": {"type": "string"},
@@ -78,6 +80,9 @@ def build(base_url: str) -> dict[str, Any]:
             "confidence": {"type": ["number", "null"],
                            "description": "For the fast stage: the first pass's probability of a violation"},
             "rationale": {"type": "string"},
+            "parse_quality": {"type": ["string", "null"],
+                              "enum": ["clean", "recovered", "conflicting", "truncated", "unparsable", None],
+                              "description": "How the reasoner's answer was read; null when there was none to read"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
         },
     }

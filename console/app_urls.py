@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console import views
+from console import quality_views, views
 
 app_name = "console"
 
@@ -23,6 +23,9 @@ urlpatterns = [
     path("reviews/<int:classification_id>/skip/", views.skip, name="skip"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("wellness/", views.wellness, name="wellness"),
+    # how model answers were read (parse quality)
+    path("answers/policies/<slug:slug>/", quality_views.policy_answer_quality, name="answer-quality"),
+    path("answers/versions/<int:version_id>/<str:quality>/", quality_views.answer_examples, name="answer-examples"),
     # administration
     path("audit/", views.audit_log, name="audit"),
     path("audit/export.<str:fmt>", views.audit_export, name="audit-export"),

@@ -78,8 +78,20 @@ class ClassificationStatus(models.TextChoices):
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
     UNPARSABLE = "unparsable", "Unparsable"
+    CONFLICTING = "conflicting", "Conflicting answer"
     TRUNCATED = "truncated", "Truncated (output budget ran out)"
     TOO_LONG = "too_long", "Too long for the context"
+
+
+class ParseQuality(models.TextChoices):
+    """How a reasoner answer was read (safeguard.verdict.PARSE_QUALITIES; docs/answer-reading.md).
+    Blank where there was no answer to read: queued, failed, too long, first-pass results."""
+
+    CLEAN = "clean", "Clean"
+    RECOVERED = "recovered", "Recovered"
+    CONFLICTING = "conflicting", "Conflicting"
+    TRUNCATED = "truncated", "Truncated"
+    UNPARSABLE = "unparsable", "Unparsable"
 
 
 class ReviewStatus(models.TextChoices):
@@ -149,7 +161,9 @@ class Classification(models.Model):
     rationale = models.TextField(blank=True)
     reasoning = models.TextField(blank=True, help_text="The model's analysis channel")
     raw_output = models.TextField(blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="Why there is no verdict (or what went wrong)")
+    parse_quality = models.CharField(max_length=12, choices=ParseQuality.choices, blank=True, default="")
+    parse_notes = models.JSONField(default=list, blank=True, help_text="What was done to read the answer")
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -187,6 +201,14 @@ class Classification(models.Model):
             models.CheckConstraint(
                 condition=Q(review_status__in=ReviewStatus.values), name="classification_review_status_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(parse_quality__in=["", *ParseQuality.values]), name="classification_parse_quality_valid"
+            ),
+            # A verdict is only ever read from a clean or recovered answer.
+            models.CheckConstraint(
+                condition=~Q(status="done", stage="reasoner") | Q(parse_quality__in=["clean", "recovered", ""]),
+                name="classification_done_reads_cleanly",
+            ),
             # No usable answer is never "safe".
             models.CheckConstraint(
                 condition=Q(status="done") | Q(violation__isnull=True),
@@ -201,6 +223,9 @@ class Classification(models.Model):
                 fields=["lease_expires_at"], condition=Q(status="running"), name="classification_running"
             ),
             models.Index(fields=["policy_version", "status"], name="classification_version_status"),
+            # Parse-quality shares per policy version (dashboard, policy page) and their examples.
+            models.Index(fields=["policy_version", "parse_quality", "-finished_at"],
+                         condition=~Q(parse_quality=""), name="classification_parse_quality"),
             # The review queues' keyset orders (oldest first, by priority), over awaiting rows only: a
             # few hundred thousand index entries however many millions of rows are decided. The columns
             # the queue filters on ride along (INCLUDE), so a page's ids come from the index alone.
@@ -226,6 +251,21 @@ class Classification(models.Model):
     @property
     def rules_text(self) -> str:
         return " ".join(str(rule) for rule in self.rule_ids or [])
+
+    @property
+    def final_excerpt(self) -> str:
+        """The final-channel part of the raw output (all of it for HTTP engines), cut to 400 characters."""
+        raw = self.raw_output or ""
+        marker = raw.rfind("<|channel|>final")
+        if marker != -1:
+            raw = raw[raw.find("<|message|>", marker) + len("<|message|>"):] if "<|message|>" in raw[marker:] else ""
+            for end in ("<|return|>", "<|end|>", "<|call|>"):
+                raw = raw.removesuffix(end)
+        return raw if len(raw) <= 400 else raw[:399] + "…"
+
+    @property
+    def parse_notes_text(self) -> str:
+        return "; ".join(str(note) for note in self.parse_notes or [])
 
 
 class Decision(models.TextChoices):

@@ -24,7 +24,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.roles import ROLE_LABELS, Role, role_required, roles_of, set_roles
 from audit.models import AuditEvent
-from console import claims, comments, decisions, itempage, permissions, queues
+from console import answer_quality, claims, comments, decisions, itempage, permissions, queues
 from console import dashboard as dashboard_stats
 from console.errors import ClaimConflict, DecisionConflict, ReviewError
 from console.forms import ORDER_CHOICES, QUEUE_CHOICES, CommentForm, OverrideForm, ReasonForm
@@ -432,6 +432,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "peak": peak,
         "decided_24h": sum(column.total for column in columns),
         "versions": dashboard_stats.version_stats(),
+        "answer_quality": answer_quality.version_quality(),
         "bar_width": dashboard_stats.BAR_WIDTH,
     }
     return render(request, "console/dashboard.html", context)

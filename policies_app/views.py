@@ -25,7 +25,8 @@ from policies_app import diff, services
 from policies_app.forms import DescriptionForm, PolicyCreateForm, PolicyEditForm, PreviewForm
 from policies_app.models import RULE_ID_RE, ContentKind, Policy, PolicyVersion, VersionStatus
 from policies_app.services import PolicyError
-from safeguard import Content, Turn, count_tokens, render_prompt
+from safeguard import Content, PolicySpec, Turn, count_tokens, render_prompt
+from safeguard.instructions import instruction_warnings
 from safeguard.vocab import get_encoding
 
 WRITERS = (Role.POLICY_WRITER, Role.ADMIN)
@@ -111,6 +112,7 @@ def _version_context(policy: Policy, version: PolicyVersion) -> dict[str, Any]:
         "meter": _policy_meter(version.text),
         "latest": policy.latest_version(),
         "published": policy.published_version(),
+        "instruction_warnings": instruction_warnings(version.as_spec()),
     }
 
 
@@ -203,7 +205,20 @@ def policy_edit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     else:
         form = PolicyEditForm(initial={**PolicyEditForm.initial_from(latest), "base_number": latest.number})
     base_number = form["base_number"].value()
-    context = {"policy": policy, "form": form, "latest": latest, "stale": stale, "base_number": base_number}
+    # The warnings follow what the writer typed once it is valid, so a fix shows before the save.
+    spec = latest.as_spec()
+    typed = getattr(form, "cleaned_data", {})
+    if form.is_bound and all(name in typed for name in ("text", "label_scheme", "labels", "output_format",
+                                                        "reasoning_effort", "change_note")):
+        data = form.service_kwargs()
+        try:
+            labels = services.clean_labels(data["label_scheme"], data["labels"])
+        except PolicyError:
+            labels = []  # the form shows that error; the warnings then follow the rest of what was typed
+        spec = PolicySpec(text=data["text"], label_scheme=data["label_scheme"], labels=tuple(labels),
+                          output_format=data["output_format"], reasoning_effort=data["reasoning_effort"])
+    context = {"policy": policy, "form": form, "latest": latest, "stale": stale, "base_number": base_number,
+               "instruction_warnings": instruction_warnings(spec)}
     return render(request, "policies/policy_edit.html", context)
 
 
@@ -397,7 +412,8 @@ def prompt_preview(request: HtmxHttpRequest, slug: str, number: int) -> HttpResp
         form = PreviewForm(request.POST)
     else:
         form = PreviewForm({"kind": ContentKind.MESSAGE, "sample": "Replace this with a message you want to test."})
-    context: dict[str, Any] = {"policy": policy, "version": version, "form": form}
+    context: dict[str, Any] = {"policy": policy, "version": version, "form": form,
+                               "instruction_warnings": instruction_warnings(version.as_spec())}
     if form.is_valid():
         try:
             content = _sample_content(form.cleaned_data["kind"], form.cleaned_data["sample"])

@@ -56,6 +56,37 @@ def needs_human(verdict: safeguard.Verdict) -> bool:
     )
 
 
+def verdict_fields(verdict: safeguard.Verdict) -> dict[str, Any]:
+    """The columns a read verdict sets (status included): the one place a Verdict becomes a row's
+    verdict, used by the pipeline and by re-reading stored answers (reasoner.rereading)."""
+    fields: dict[str, Any] = {
+        "status": verdict.status,
+        "parse_quality": verdict.quality,
+        "parse_notes": [_clean(note) for note in verdict.notes],
+        "needs_review": needs_human(verdict),
+        "label": "",
+        "violation": None,
+        "category": "",
+        "rule_ids": [],
+        "confidence": None,
+        "rationale": "",
+        "error": "",
+    }
+    if verdict.status == DONE:
+        fields.update(
+            label=verdict.label[:60],
+            violation=verdict.violation,
+            category=verdict.category[:60],
+            rule_ids=list(verdict.rule_ids),
+            confidence=verdict.confidence,
+            rationale=_clean(verdict.rationale),
+        )
+    else:
+        # unparsable, conflicting or truncated: no verdict, never "safe"; `error` says why
+        fields["error"] = _clean(verdict.error)
+    return fields
+
+
 def retry_delay_s(attempts: int) -> int:
     """How long a classification waits after its `attempts`-th engine failure before it is tried again."""
     return 2**attempts
@@ -100,6 +131,8 @@ class Outcome:
     reasoning: str = ""
     raw_output: str = ""
     error: str = ""
+    parse_quality: str = ""
+    parse_notes: list[str] = field(default_factory=list)
     model_name: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -298,32 +331,21 @@ class Pipeline:
         except Exception as exc:  # a parser bug makes an unreadable answer, never a lost one
             log.exception("classification %s: the parser raised", row.id)
             verdict = safeguard.Verdict(status="unparsable", raw_output=completion.text or "",
-                                        error=f"the parser failed: {exc}")
+                                        error=f"the parser failed: {exc}", quality="unparsable")
         if verdict.status == FAILED:
             return self._failure(row, verdict.error, now)
-        common: dict[str, Any] = {
-            "reasoning": _clean(verdict.reasoning),
-            "raw_output": _clean(verdict.raw_output),
-            "model_name": (completion.model or self.engine.name)[:200],
-            "prompt_tokens": completion.prompt_tokens or request.prompt.total_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "latency_ms": completion.latency_s * 1000,
-            "finished_at": now,
-        }
-        if verdict.status == DONE:
-            return self.outcome(
-                row, DONE, now,
-                label=verdict.label[:60],
-                violation=verdict.violation,
-                category=verdict.category[:60],
-                rule_ids=list(verdict.rule_ids),
-                confidence=verdict.confidence,
-                rationale=_clean(verdict.rationale),
-                needs_review=needs_human(verdict),
-                **common,
-            )
-        # unparsable or truncated: no verdict, never "safe"
-        return self.outcome(row, verdict.status, now, error=_clean(verdict.error), needs_review=True, **common)
+        fields = verdict_fields(verdict)
+        return self.outcome(
+            row, fields.pop("status"), now,
+            reasoning=_clean(verdict.reasoning),
+            raw_output=_clean(verdict.raw_output),
+            model_name=(completion.model or self.engine.name)[:200],
+            prompt_tokens=completion.prompt_tokens or request.prompt.total_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=completion.latency_s * 1000,
+            finished_at=now,
+            **fields,
+        )
 
     def _failure(self, row: Claimed, error: str, now: datetime) -> Outcome:
         """An engine failure: back in the queue after a back-off, or failed once attempts run out."""
@@ -371,6 +393,8 @@ class Pipeline:
         for o in outcomes:
             row = {name: getattr(o, name) for name, _ in sql.WRITE_COLUMNS}
             after = {"status": o.status, "attempts": o.attempts}
+            if o.parse_quality:
+                after["parse_quality"] = o.parse_quality
             if o.error:
                 after["error"] = o.error
             row.update(id=o.id, action=o.action, repr=o.repr[:300], after=after)

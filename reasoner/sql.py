@@ -43,6 +43,8 @@ WRITE_COLUMNS = (
     ("reasoning", "text"),
     ("raw_output", "text"),
     ("error", "text"),
+    ("parse_quality", "text"),
+    ("parse_notes", "jsonb"),
     ("model_name", "text"),
     ("prompt_tokens", "int4"),
     ("completion_tokens", "int4"),

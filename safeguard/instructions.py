@@ -19,6 +19,38 @@ _DIGITS = re.compile(r"(?<![\w.])[01](?![\w.])\s*(?:or|/|\||,)\s*(?<![\w.])[01](
 _JSON = re.compile(r"\{\s*\"|\bJSON\b", re.IGNORECASE)
 
 
+_INSTRUCTION_WORDS = re.compile(
+    r"\b(?:answer|output|label|labels|respond|response|return|classify|classification|format|verdict|reply)\b",
+    re.IGNORECASE,
+)
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s+.*|[A-Z][A-Z &/-]{3,}:?)\s*$")
+
+
+def instruction_text(text: str) -> str:
+    """The parts of a policy that say what to answer: lines that speak of answering or labelling, and
+    whole sections under such a heading ("## Label Format", "OUTPUT FORMAT"). Rule IDs defined
+    elsewhere ("SP2.a Link farms") are what the model cites, not what it answers."""
+    kept: list[str] = []
+    in_section = False
+    for line in text.splitlines():
+        if _HEADING.match(line):
+            in_section = _INSTRUCTION_WORDS.search(line) is not None
+        if in_section or _INSTRUCTION_WORDS.search(line):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+_LABEL_LINE = re.compile(r"^[\s\-*•>`|]*([A-Z]{1,8}\d+)[`*|]*\s*(?::|=|-|–|—|\|)", re.MULTILINE)
+_ANSWER_ARROW = re.compile(r"(?:->|→|=>)\s*[`*\"']*([A-Z]{1,8}\d+)(?![\w.])")
+
+
+def _label_codes(asked: str) -> list[str]:
+    """Codes the instruction offers as answers: a label-format line ("- `DC0`: allowed") or an example's
+    answer ("... -> `DC2`"). A code named in passing ("any SH1 or SH2 rule") is not one."""
+    found = [m.group(1) for m in _LABEL_LINE.finditer(asked)] + [m.group(1) for m in _ANSWER_ARROW.finditer(asked)]
+    return list(dict.fromkeys(found))
+
+
 def _codes(text: str) -> list[str]:
     return list(dict.fromkeys(match.group(1) for match in _CODE.finditer(text)))
 
@@ -34,12 +66,13 @@ def _listed(codes: list[str]) -> str:
 def instruction_warnings(policy: PolicySpec) -> list[str]:
     """Ways the policy text and its label scheme / output format disagree (empty when they agree)."""
     text = policy.text
+    asked = instruction_text(text)
     warnings: list[str] = []
-    asks_validity = _VALIDITY.search(text) is not None
-    codes = _codes(text)
+    asks_validity = _VALIDITY.search(asked) is not None
+    codes = _label_codes(asked)
     families = {_family(label) for label in policy.labels if _CODE.fullmatch(label)}
-    asks_digits = _DIGITS.search(text) is not None
-    asks_json = _JSON.search(text) is not None
+    asks_digits = _DIGITS.search(asked) is not None
+    asks_json = _JSON.search(asked) is not None
 
     if policy.label_scheme == "valid_invalid" and len(codes) >= 2:
         warnings.append(
@@ -54,7 +87,8 @@ def instruction_warnings(policy: PolicySpec) -> list[str]:
                 "Answers with either are read, but one that pairs VALID with a violating code (or INVALID with "
                 "a safe one) is a conflict and goes to a person. Say which one the model should give."
             )
-        undefined = [code for code in codes if _family(code) in families and code not in policy.labels]
+        undefined = [code for code in _codes(text) if _family(code) in families and code not in policy.labels
+                     and not code.startswith(tuple(f"{label}." for label in policy.labels))]
         if undefined:
             warnings.append(
                 f"The text uses the codes {_listed(undefined)}, which are not among the version's labels; "

@@ -73,7 +73,6 @@ _HEDGES = frozenset(
         "either",
         "initially",
         "first",
-        "thought",
         "borderline",
         "probably",
         "ambiguous",

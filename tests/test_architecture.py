@@ -25,3 +25,10 @@ def test_the_review_app_never_imports_the_layers_above_it():
         if line.lstrip().startswith(("from api", "import api", "from reasoner", "import reasoner"))
     ]
     assert offenders == []
+
+
+def test_the_code_is_ruff_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"ruff check failed:\n{result.stdout}\n{result.stderr}"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from console.models import Classification, Stage
 from reasoner.pipeline import Pipeline
 from safeguard.engines.scripted import ScriptedEngine
+from safeguard.verdict import PARSE_QUALITIES
 from tests.factories import make_item, make_policy
 
 REASONING = "The content promotes a product with a link, which SP2.a forbids; nothing in SP0.a applies."
@@ -33,7 +34,8 @@ def store_reasoner_result(classification: Classification, **fields: Any) -> Clas
 def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: str = "done", violation: Any = True,
                  label: str | None = None, category: str = "", rule_ids: list[str] | None = None,
                  confidence: float | None = 0.9, rationale: str = "Links to a shop.", reasoning: str = REASONING,
-                 needs_review: bool = True, **item_fields: Any) -> Classification:
+                 needs_review: bool = True, raw_output: str = "", parse_quality: str | None = None,
+                 **item_fields: Any) -> Classification:
     """An item with one classification in the given state (a reasoner verdict unless stage="fast")."""
     version = version or make_policy()
     done = status == "done"
@@ -49,6 +51,11 @@ def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: st
         "needs_review": needs_review,
         "model_name": "scripted-test-engine" if stage == Stage.REASONER else "first-pass #1",
         "error": "" if done else f"the model's answer was {status}",
+        # How the worker would have read such an answer: a verdict reads clean, the rest as their status.
+        "parse_quality": parse_quality if parse_quality is not None else (
+            "clean" if done else (status if status in PARSE_QUALITIES else "")
+        ),
+        "raw_output": raw_output,
     }
     if stage == Stage.REASONER:
         # One transaction: the classification is never seen queued, so a running worker cannot take it first.
@@ -57,6 +64,7 @@ def make_verdict(version: Any = None, *, stage: str = Stage.REASONER, status: st
             return store_reasoner_result(item.classifications.get(), **fields)
     # A first-pass verdict, as ingestion writes one for a policy whose first pass scored the item.
     item = make_item(versions=[], **item_fields)
+    fields["parse_quality"] = ""  # the first pass scores; it writes no answer to read
     classification = Classification.objects.create(item=item, policy_version=version, stage=stage,
                                                    finished_at=timezone.now(), **fields)
     classification.refresh_from_db()

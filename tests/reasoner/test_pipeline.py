@@ -70,7 +70,8 @@ def test_it_stores_verdicts_with_the_models_reasoning():
     assert _actions(spam) == ["classification.started", "classification.done"]
     done = AuditEvent.objects.get(object_id=str(spam.pk), action="classification.done")
     assert done.actor is None and done.actor_name == "system:w1"
-    assert done.before == {"status": "running"} and done.after == {"status": "done", "attempts": 1}
+    assert done.before == {"status": "running"}
+    assert done.after == {"status": "done", "attempts": 1, "parse_quality": "clean"}
 
 
 @pytest.mark.parametrize(
@@ -288,3 +289,27 @@ def test_the_worker_loop_fills_batches_and_drains_the_queue(settings):
     assert engine.batches == [4, 4, 2]
     assert set(Classification.objects.values_list("status", "worker")) == {("done", "loop")}
     assert AuditEvent.objects.filter(action="classification.done").count() == 10
+
+
+def test_it_stores_how_each_answer_was_read_and_sends_conflicts_to_people():
+    version = make_policy(label_scheme="valid_invalid", labels=["VALID", "INVALID"], output_format="label",
+                          text="Flag spam. Answer (VALID or INVALID): INVALID for spam, VALID otherwise.")
+    echoed = _classification("#echo #verdict=1", version)
+    conflict = _classification("#conflict", version)
+    disagree = _classification("#disagree", version)
+    clean = _classification("see you at lunch", version)
+
+    assert run_once(ScriptedEngine(), "w1") == 4
+
+    for c in (echoed, conflict, disagree, clean):
+        c.refresh_from_db()
+    assert (echoed.status, echoed.violation, echoed.parse_quality) == ("done", True, "recovered")
+    assert "echoed label alternatives removed" in echoed.parse_notes
+    assert (clean.status, clean.violation, clean.parse_quality, clean.parse_notes) == ("done", False, "clean", [])
+    for c in (conflict, disagree):
+        assert (c.status, c.violation, c.label, c.parse_quality) == ("conflicting", None, "", "conflicting")
+        assert c.needs_review and c.queue == "no_verdict"
+    assert conflict.error.startswith("conflicting labels")
+    assert disagree.error.startswith("reasoning and answer disagree")
+    audited = AuditEvent.objects.get(object_id=str(conflict.pk), action="classification.conflicting")
+    assert audited.after["parse_quality"] == "conflicting"
