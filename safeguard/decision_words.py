@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from safeguard.labels import is_safe_label, match_category
 from safeguard.specs import PolicySpec
@@ -98,6 +98,9 @@ class DecisionWords:
     token_re: re.Pattern[str]
     prefix_re: re.Pattern[str]
     policy_words: str  # normal_words(policy.text), padded with a space each side
+    violating_re: re.Pattern[str]  # any token that could say "violation": a cheap first look (reasoning_check)
+    # meaning() is pure and asked again for the same few tokens in every answer under a policy.
+    _meanings: dict[tuple[str, str], Meaning | None] = field(default_factory=dict, repr=False)
 
     def in_policy(self, text: str) -> bool:
         """Whether these words (two or more) appear, in order and together, in the policy text."""
@@ -106,6 +109,14 @@ class DecisionWords:
 
     def meaning(self, word: str, suffix: str = "") -> Meaning | None:
         """The meaning of a matched token (word without axis), or None when it is no decision token here."""
+        key = (word, suffix)
+        if key not in self._meanings:
+            if len(self._meanings) > 4096:
+                self._meanings.clear()
+            self._meanings[key] = self._meaning(word, suffix)
+        return self._meanings[key]
+
+    def _meaning(self, word: str, suffix: str) -> Meaning | None:
         upper = word.upper()
         if upper in VALIDITY_WORDS and not suffix:
             return Meaning(violation=upper == "INVALID", is_validity=True)
@@ -182,6 +193,19 @@ def instruction_prefixes(policy_text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _violating_pattern(labels: tuple[str, ...], families: frozenset[str], policy: PolicySpec,
+                       digits: bool) -> re.Pattern[str]:
+    words = [re.escape(label) for label in labels if not is_safe_label(label) and not label.isdigit()]
+    words.append("INVALID")
+    if families:
+        words.append("(?:" + "|".join(sorted(families)) + r")\d*[1-9]\d*")
+    if policy.label_scheme == "categories" and not labels:
+        words.append(r"[A-Z]{1,8}\d*[1-9]\d*")
+    if digits or any(label.isdigit() and not is_safe_label(label) for label in labels):
+        words.append(r"\d*[1-9]\d*")
+    return re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(words) + r")(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=512)
 def words_for(policy: PolicySpec) -> DecisionWords:
     labels = tuple(label for label in policy.labels if label)
@@ -197,4 +221,5 @@ def words_for(policy: PolicySpec) -> DecisionWords:
         token_re=_token_pattern(labels),
         prefix_re=_prefix_pattern((*GENERIC_PREFIXES, *instruction_prefixes(policy.text))),
         policy_words=f" {normal_words(policy.text)} ",
+        violating_re=_violating_pattern(labels, families, policy, not digit_labels),
     )

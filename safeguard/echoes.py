@@ -139,8 +139,12 @@ def _is_definition_line(words: DecisionWords, line: str) -> bool:
     return len(defined) >= 2
 
 
-def clean_answer(text: str, words: DecisionWords) -> Cleaned:
-    """The final answer with markdown and echoed instructions removed; line structure is kept."""
+def clean_answer(text: str, words: DecisionWords, *, copies: bool = True) -> Cleaned:
+    """The final answer with markdown and echoed instructions removed; line structure is kept.
+
+    `copies=False` skips the line-by-line checks for copied policy lines and label definitions: the
+    analysis channel quotes the policy as it weighs it, and only its offered alternatives matter there.
+    """
     notes: list[str] = []
     possible: list[Meaning] = []
     text, had_markdown = strip_markdown(text)
@@ -149,7 +153,7 @@ def clean_answer(text: str, words: DecisionWords) -> Cleaned:
     if had_markdown:
         notes.append("markdown removed")
     policy_text = words.policy_words
-    lines = text.split("\n")
+    lines = text.split("\n") if copies else []
     copied = defined = False
     for number, line in enumerate(lines):
         tokens = _tokens(words, line)
@@ -173,7 +177,7 @@ def clean_answer(text: str, words: DecisionWords) -> Cleaned:
         notes.append("lines copied from the policy removed")
     if defined:
         notes.append("label definitions removed")
-    text, had_alternatives = _remove_alternatives(words, "\n".join(lines))
+    text, had_alternatives = _remove_alternatives(words, "\n".join(lines) if copies else text)
     if had_alternatives:
         notes.append("echoed label alternatives removed")
     return Cleaned(text=text, notes=notes, possible=possible)

@@ -129,7 +129,8 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     return begin, after.end() if after else len(text)
 
 
-def _qualify(text: str, mention: Mention) -> None:
+def qualify(text: str, mention: Mention) -> None:
+    """Mark a mention negated or hedged from the words of its clause and sentence."""
     begin, finish = _sentence(text, mention.start, mention.end)
     clause_start = begin
     for boundary in _CLAUSE.finditer(text, begin, mention.start):
@@ -208,14 +209,14 @@ def find_mentions(text: str, words: DecisionWords) -> Found:
             position = match.end()
             if meaning.is_digit and _AFTER_DIGIT.match(line, match.end()):
                 # "0 ... wait, 1": a bare digit on its own counts; "1 link" is a count, not a label.
-                _qualify(text, mention)
+                qualify(text, mention)
                 found.prose.append(mention)
                 continue
             if meaning.is_digit or not exact:
                 continue
             if not meaning.known and not words.is_relevant_code(match.group("word")):
                 continue  # "MP3", "COVID19": code-shaped words of no family of this policy
-            _qualify(text, mention)
+            qualify(text, mention)
             found.prose.append(mention)
         if group is not None:
             found.groups.append(group)
@@ -240,3 +241,30 @@ def _case_ok(group: Group) -> bool:
     if group.prefixed or group.line_only:
         return True
     return all(m.meaning.is_digit or m.written == m.written.upper() for m in group.mentions)
+
+
+_DIGIT_LEAD = re.compile(r"\b(?:answer|output|label|verdict|return|respond\s+with|say)\W{0,3}$", re.IGNORECASE)
+
+
+def all_mentions(text: str, words: DecisionWords) -> list[Mention]:
+    """Every decision token of a prose text in order, qualified, without grouping (for reasoning)."""
+    found = []
+    for match in words.token_re.finditer(text):
+        meaning = words.meaning(match.group("word"), match.group("suffix"))
+        if meaning is None:
+            continue
+        written = match.group("word")
+        if meaning.is_digit:
+            if not _DIGIT_LEAD.search(text, max(0, match.start() - 20), match.start()):
+                continue  # "one link", "1 post": a count; "Output 1." is a verdict
+        elif not (written in words.labels or written in VALIDITY_WORDS or (
+            written.isupper() and any(char.isdigit() for char in written)
+        )):
+            continue
+        if not meaning.known and not words.is_relevant_code(written):
+            continue
+        mention = Mention(token=match.group(0), written=written, axis=match.group("axis") or "", meaning=meaning,
+                          start=match.start(), end=match.end())
+        qualify(text, mention)
+        found.append(mention)
+    return found

@@ -12,7 +12,7 @@ import re
 
 from safeguard.decision_words import DecisionWords
 from safeguard.echoes import clean_answer
-from safeguard.mentions import find_mentions
+from safeguard.mentions import all_mentions
 
 CONCLUSION_SENTENCES = 3
 # Sentence ends: ". " and the like, never the dot inside a rule ID ("SP2.a").
@@ -44,10 +44,12 @@ def analysis_concludes_violation(analysis: str, words: DecisionWords) -> str:
     """What in the analysis' conclusion says "violation" ("" when nothing does, or it ends on "safe")."""
     if not analysis.strip():
         return ""
-    cleaned = clean_answer(_conclusion(analysis), words).text
-    found = find_mentions(cleaned, words)
+    conclusion = _conclusion(analysis)
+    if words.violating_re.search(conclusion) is None and _VIOLATES.search(conclusion) is None:
+        return ""  # nothing in it could say "violation": the usual case, and the cheap one
+    cleaned = clean_answer(conclusion, words, copies=False).text
     signals: list[tuple[int, str]] = []  # (position, what it says: "" for safe)
-    for mention in [m for group in found.groups for m in group.mentions] + list(found.prose):
+    for mention in all_mentions(cleaned, words):
         if not mention.negated and not mention.hedged:
             says = "" if mention.meaning.violation is False else f"the reasoning concludes {mention.token}"
             signals.append((mention.start, says))

@@ -351,3 +351,21 @@ def test_a_get_with_wait_gives_up_after_the_wait(api, spam):
     response = api.get(f"{ITEMS}/{item_id}", wait="0.3")
     assert 0.3 <= time.monotonic() - started < 3
     assert response.json()["status"] == "pending"
+
+
+def test_a_conflicting_answer_is_reported_in_review_with_how_it_was_read_never_as_safe(api, spam):
+    item_id = api.post(ITEMS, {"external_id": "c-1", "content": "hello #conflict"}).json()["id"]
+    clean_id = api.post(ITEMS, {"external_id": "c-2", "content": "lunch at noon? #verdict=0"}).json()["id"]
+
+    assert run_once(ScriptedEngine(), "w1") == 2
+
+    conflicting = api.get(f"{ITEMS}/{item_id}").json()
+    clean = api.get(f"{ITEMS}/{clean_id}").json()
+    [verdict] = conflicting["policies"][0]["verdicts"]
+    assert (conflicting["status"], verdict["status"], verdict["violation"], verdict["parse_quality"]) == (
+        "in_review", "conflicting", None, "conflicting")
+    assert clean["policies"][0]["verdicts"][0]["parse_quality"] == "clean"
+    schema = api.get("/api/v1/schema.json").json()
+    verdict_schema = schema["components"]["schemas"]["Verdict"]["properties"]
+    assert "conflicting" in verdict_schema["status"]["enum"]
+    assert "conflicting" in verdict_schema["parse_quality"]["enum"]
