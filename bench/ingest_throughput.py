@@ -33,12 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connections
 from django.db.models import Count
 
+from bench import scratch
 from bench.firstpass import FILLERS, SPAM_SET, cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,33 +64,17 @@ SYNTHETIC = [
 # --- the scratch database -----------------------------------------------------------------------
 
 
-def _admin_connection() -> psycopg.Connection:
-    db = settings.DATABASES["default"]
-    return psycopg.connect(
-        dbname="postgres", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True,
-    )
-
-
 def use_scratch_database() -> tuple[str, str]:
     """Drop and create `<database>_bench_ingest`, point this process at it and migrate it; returns its
     name and a DATABASE_URL for the servers."""
     name = f"{settings.DATABASES['default']['NAME']}_bench_ingest"
-    connections.close_all()
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings.DATABASES["default"]["NAME"] = name
-    connections["default"].settings_dict["NAME"] = name
-    call_command("migrate", verbosity=0)
+    scratch.use_database(name, recreate=True)
     parts = urlsplit(settings.DATABASE_URL)
     return name, urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def drop_scratch_database(name: str) -> None:
-    connections.close_all()
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    scratch.drop_database(name)
 
 
 def texts_and_labels() -> list[tuple[str, bool]]:

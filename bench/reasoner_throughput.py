@@ -23,12 +23,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connections, transaction
 
 import safeguard
+from bench import scratch
 from safeguard.engines.scripted import default_responder, encode_reply
 
 STEPS = ("claim", "render", "engine", "parse", "write", "notify")
@@ -80,31 +79,15 @@ class SimulatedGPU:
 # --- the scratch database -----------------------------------------------------------------------
 
 
-def _admin_connection() -> psycopg.Connection:
-    db = settings.DATABASES["default"]
-    return psycopg.connect(
-        dbname="postgres", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True,
-    )
-
-
 def use_scratch_database() -> str:
     """Drop and create `<database>_bench`, point this process at it, and migrate it."""
     name = f"{settings.DATABASES['default']['NAME']}_bench"
-    connections.close_all()
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings.DATABASES["default"]["NAME"] = name
-    connections["default"].settings_dict["NAME"] = name
-    call_command("migrate", verbosity=0)
+    scratch.use_database(name, recreate=True)
     return name
 
 
 def drop_scratch_database(name: str) -> None:
-    connections.close_all()
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    scratch.drop_database(name)
 
 
 def isolate_redis() -> None:

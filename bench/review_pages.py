@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
+
+from bench import scratch
 
 DATABASE = "console_bench_review"
 PREFIX = "console-bench-review"
@@ -44,25 +44,10 @@ REASONING = (
 # --- the database ---------------------------------------------------------------------------------------
 
 
-def _admin() -> psycopg.Connection:
-    db = settings.DATABASES["default"]
-    return psycopg.connect(dbname="postgres", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-                           host=db.get("HOST") or None, port=db.get("PORT") or None, autocommit=True)
-
-
 def use_bench_database(refill: bool) -> bool:
     """Point this process at the bench database (made and migrated when missing or `refill`); whether
     it must be filled."""
-    connections.close_all()
-    with _admin() as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-        if exists and refill:
-            admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
-        if not exists or refill:
-            admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    settings.DATABASES["default"]["NAME"] = DATABASE
-    connections["default"].settings_dict["NAME"] = DATABASE
-    call_command("migrate", verbosity=0)
+    scratch.use_database(DATABASE, recreate=refill)
     from console.models import Item
 
     return not Item.objects.exists()
@@ -341,9 +326,7 @@ def machine() -> str:
 
 
 def drop_bench_database() -> None:
-    connections.close_all()
-    with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    scratch.drop_database(DATABASE)
 
 
 def main(*, requests: int = 300, rounds: int = 40, refill: bool = False, push: bool = True, drop: bool = False,
