@@ -54,10 +54,14 @@ def test_without_a_model_the_demo_items_get_the_hand_written_answers_through_the
         elif row.status == "done":
             assert set(row.rule_ids) <= set(row.policy_version.rule_ids)
             assert row.needs_review == (row.violation is not False or (row.confidence or 1) < 0.5)
-        else:  # an unreadable answer is never "safe": it waits for a person
-            assert (row.status, row.violation, row.queue) == ("unparsable", None, ReviewQueue.NO_VERDICT)
+        else:  # an unreadable or self-contradicting answer is never "safe": it waits for a person
+            assert row.status in ("unparsable", "conflicting")
+            assert (row.violation, row.queue, row.parse_quality) == (None, ReviewQueue.NO_VERDICT, row.status)
+            assert row.error
     statuses = {row.status for row in rows.values()}
-    assert {"done", "unparsable", "truncated", "queued"} <= statuses
+    assert {"done", "unparsable", "conflicting", "truncated", "queued"} <= statuses
+    qualities = {row.parse_quality for row in rows.values() if row.status == "done"}
+    assert qualities == {"clean", "recovered"}  # one answer echoes its instruction and is still read
     assert Classification.objects.filter(queue=ReviewQueue.REVIEW).exists()
     stored = AuditEvent.objects.filter(actor_name="system:demo-answers", action="classification.done")
     assert stored.count() == sum(row.status == "done" for row in rows.values())
