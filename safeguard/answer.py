@@ -136,13 +136,14 @@ def _others_disagree(violation: bool, found: Found, primary: Group | None, possi
     # When JSON was the decision (no primary group), every text decision must agree with it.
     if primary is None and any(m.violation is not None and m.violation != violation for _, m in groups):
         return f"conflicting labels: the JSON and the text ({_said(decided)}) disagree"
+    decision = _said(primary.mentions) if primary is not None else "its JSON verdict"
     for mention in found.prose:
         if mention.negated:
             continue
         if not violation and _mention_violates(mention.meaning):
-            return f"conflicting labels: the answer's decision is safe but it also says {mention.token}"
+            return f"conflicting labels: the answer says {decision} (safe) and also {mention.token}"
         if violation and mention.meaning.violation is False and not mention.hedged and not mention.axis:
-            return f"conflicting labels: the answer's decision is a violation but it also says {mention.token}"
+            return f"conflicting labels: the answer says {decision} (a violation) and also {mention.token}"
     if not violation and possible:
         return "conflicting labels: a line copied from the policy names " + ", ".join(
             dict.fromkeys(m.category or ("INVALID" if m.violation else "?") for m in possible)

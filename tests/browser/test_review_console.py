@@ -214,6 +214,34 @@ def test_an_item_the_first_pass_sends_to_people_appears_on_an_open_queue_without
         context.close()
 
 
+def test_a_policy_writer_sees_how_answers_were_read_and_opens_the_conflicting_ones(console_url, browser, cast):
+    version = make_policy(name="Support requests", label_scheme="valid_invalid", labels=["VALID", "INVALID"],
+                          output_format="label", text="Is this a support request? Answer (VALID or INVALID):")
+    _, token = call(clients.create_client, actor=None, name="Helpdesk", default_policies=[version.policy])
+    # The real path: the API stores the items, the console's reasoner worker reads the scripted answers.
+    for n, content in enumerate(["#conflict", "#echo #verdict=1", "my parcel never came"]):
+        _post_item(console_url, token, {"external_id": f"q-{n}", "content": content})
+    context = _signed_in(browser, console_url, cast["ada"])
+    try:
+        page = context.new_page()
+        errors = Errors(page)
+        # The share table arrives by htmx after the page; reload until the worker has read all three answers.
+        row = page.locator(f"#quality-{version.pk}")
+        for _ in range(60):
+            page.goto(f"{console_url}/policies/{version.policy.slug}/")
+            page.wait_for_selector("#answer-quality table", timeout=WAIT_MS)
+            if row.count() and row.locator("td").nth(1).inner_text().strip() == "3":
+                break
+            page.wait_for_timeout(500)
+        expect(row.locator(".q-conflicting a")).to_contain_text("33.3%", timeout=WAIT_MS)
+        row.locator(".q-conflicting a").click()
+        expect(page.locator("h1")).to_contain_text("Conflicting answers")
+        expect(page.locator("table.grid")).to_contain_text("conflicting labels")
+        assert errors.fatal() == []
+    finally:
+        context.close()
+
+
 def test_a_second_moderator_sees_the_claim_live_and_cannot_decide(console_url, browser, cast):
     verdict = call(make_verdict, content="Limited offer, click here", source="shop")
     mine, theirs = _signed_in(browser, console_url, cast["mo"]), _signed_in(browser, console_url, cast["bob"])
