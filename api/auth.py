@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,6 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from api.errors import ApiError
 from api.limits import check_rate
 from api.models import ApiClient
+
+log = logging.getLogger(__name__)
 
 TOKEN_START = "mc_"  # recognisable in logs and secret scanners
 PREFIX_LENGTH = 11  # "mc_" and 8 characters: shown in the console to tell tokens apart
@@ -70,6 +74,15 @@ def api_view(*methods: str, auth: bool = True) -> Callable[[Callable[..., HttpRe
                 response = view(request, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
+            except Exception:
+                # Whatever went wrong, the caller gets JSON with an id to quote; the traceback is logged
+                # once, here (Django's own handler would answer HTML and log it again).
+                request_id = uuid.uuid4().hex[:16]
+                log.exception("API request %s failed: %s %s", request_id, request.method, request.path)
+                failed = ApiError(500, f"The request failed on our side; quote request id {request_id}",
+                                  code="internal_error", headers={"X-Request-Id": request_id}).response()
+                failed._has_been_logged = True  # django.request would log the same failure again
+                return failed
             if auth:
                 for name, value in limit_headers.items():
                     response[name] = value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -118,15 +117,8 @@ def parse_item(obj: Any, prefix: str, client: ApiClient, resolver: PolicyResolve
     if length > settings.API_MAX_CONTENT_CHARS:
         raise invalid(f"the item's text is {length} characters; the limit is {settings.API_MAX_CONTENT_CHARS}",
                       field(prefix, "turns" if obj.get("turns") else "content"), "too_long")
-    # PostgreSQL text cannot hold NUL characters: refuse them here rather than fail the whole batch later.
-    for name in ("content", "external_id"):
-        if "\x00" in str(obj.get(name) or ""):
-            raise invalid("contains a NUL character (\\u0000)", field(prefix, name), "invalid_character")
-    for i, turn in enumerate(turns):
-        if isinstance(turn, dict) and "\x00" in str(turn.get("content", "")) + str(turn.get("role", "")):
-            raise invalid("contains a NUL character (\\u0000)", field(prefix, f"turns[{i}]"), "invalid_character")
-    if obj.get("metadata") and "\\u0000" in json.dumps(obj["metadata"]):
-        raise invalid("contains a NUL character (\\u0000)", field(prefix, "metadata"), "invalid_character")
+    # NUL characters, lone surrogates, non-finite numbers and deep nesting were refused with the body
+    # (api.json_input), wherever they were in it.
     try:
         data = clean_item_input(
             kind=obj.get("kind") or "message",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
-from api import redis_client
+from api import json_input, redis_client
 from api.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 RATE_KEY = "api:rate:{client}:{window}"
 WINDOW_S = 60
@@ -25,11 +28,18 @@ def check_rate(client: Any) -> dict[str, str]:
     now = time.time()
     window = int(now // WINDOW_S)
     key = RATE_KEY.format(client=client.pk, window=window)
-    pipe = redis_client.connection().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 2 * WINDOW_S)
-    count, _ = pipe.execute()
     limit = client.rate_limit
+    try:
+        pipe = redis_client.connection().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 2 * WINDOW_S)
+        count, _ = pipe.execute()
+    except (RedisError, OSError) as exc:
+        if settings.API_RATE_LIMIT_WITHOUT_REDIS == "closed":
+            raise ApiError(503, "Requests cannot be counted against the rate limit right now; retry shortly",
+                           code="rate_limit_unavailable", headers={"Retry-After": "5"}) from None
+        log.warning("rate limit not counted for client %s: Redis is unavailable (%s)", client.pk, exc)
+        return {"X-RateLimit-Limit": str(limit)}
     reset = max(1, int((window + 1) * WINDOW_S - now))
     headers = {
         "X-RateLimit-Limit": str(limit),
@@ -44,13 +54,9 @@ def check_rate(client: Any) -> dict[str, str]:
     return headers
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def read_json(request: HttpRequest) -> Any:
     """The request body parsed as JSON: 415 for another content type, 413 past API_MAX_BODY_BYTES,
-    400 for a body that is not JSON."""
+    400 for a body that is not JSON or holds what cannot be stored (api.json_input)."""
     if request.content_type != "application/json":
         raise ApiError(415, "Send the body as JSON with 'Content-Type: application/json'",
                        code="unsupported_media_type")
@@ -67,9 +73,4 @@ def read_json(request: HttpRequest) -> Any:
         raise ApiError(413, f"The body is over the limit of {limit} bytes", code="payload_too_large")
     if not body.strip():
         raise ApiError(400, "The body is empty; send a JSON object", code="invalid_json")
-    try:
-        return json.loads(body, parse_constant=_no_constants)
-    except UnicodeDecodeError:
-        raise ApiError(400, "The body is not UTF-8 text", code="invalid_json") from None
-    except ValueError as exc:
-        raise ApiError(400, f"The body is not valid JSON: {exc}", code="invalid_json") from None
+    return json_input.loads(body)

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from api import ingest, inputs, item_states, schema
+from api import ingest, inputs, item_states, json_input, schema
 from api.auth import api_view
 from api.errors import ApiError, invalid
 from api.limits import read_json
@@ -112,5 +112,6 @@ def item_detail(request: HttpRequest, item_id: int) -> JsonResponse:
 
 @api_view("GET")
 def item_by_external_id(request: HttpRequest, external_id: str) -> JsonResponse:
+    json_input.check_text(external_id, "external_id")
     return _item_response(request, _get_item_for_client(request.api_client, external_id=external_id))
 

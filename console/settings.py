@@ -214,6 +214,11 @@ API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 16 * 1024 * 1024)  # larger re
 API_MAX_BATCH = envint("API_MAX_BATCH", 1000)  # items per batch request (and inputs per moderation call)
 API_MAX_CONTENT_CHARS = envint("API_MAX_CONTENT_CHARS", 200_000)  # characters of one item's text
 API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", 600)  # requests per token; clients may override
+# While Redis cannot count requests: "open" lets them through uncounted (the API keeps ingesting),
+# "closed" answers a JSON 503 with Retry-After. Either way a request never gets an HTML 500.
+API_RATE_LIMIT_WITHOUT_REDIS = envstr("API_RATE_LIMIT_WITHOUT_REDIS", "open").lower()
+if API_RATE_LIMIT_WITHOUT_REDIS not in {"open", "closed"}:
+    raise ImproperlyConfigured("API_RATE_LIMIT_WITHOUT_REDIS must be 'open' or 'closed'")
 API_MAX_WAIT_S = envfloat("API_MAX_WAIT_S", 30.0)  # longest ?wait= a request may hold a server thread
 API_WAIT_POLL_S = envfloat("API_WAIT_POLL_S", 0.2)
 # Policies (slugs) that /v1/moderations applies; empty: the calling client's default set.
