@@ -112,7 +112,11 @@ if not DATABASE_URL:
     raise ImproperlyConfigured(
         "DATABASE_URL must be set; `python3 dev.py up` starts an embedded PostgreSQL and sets it for you"
     )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+# 0: each request (and each job) closes its connection when done. Under ASGI a persistent connection
+# belongs to whichever worker thread ran the request and is never reused, so with any other value daphne
+# kept up to one per thread per request burst (87 in the test below) until PostgreSQL refused everyone
+# (tests/api/test_connections.py). Opening a connection on the local socket costs about a millisecond.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("The console runs on PostgreSQL only (its constraints and triggers need it)")
 DATABASES["default"].setdefault("TEST", {})["NAME"] = envstr("TEST_DATABASE_NAME") or None

@@ -107,7 +107,7 @@ def test_it_routes_under_the_policies_named_by_slug_or_name(api, spam, other_pol
         ({"kind": "conversation", "turns": [{"role": "user"}]}, "turns[0]", "invalid_value"),
         ({"content": "hi", "source": "someone-else"}, "source", "wrong_source"),
         ({"content": "nul \x00 inside"}, "content", "invalid_character"),
-        ({"content": "hi", "metadata": {"k": "\x00"}}, "metadata", "invalid_character"),
+        ({"content": "hi", "metadata": {"k": "\x00"}}, "metadata.k", "invalid_character"),
     ],
 )
 def test_it_refuses_bad_fields_with_400_naming_the_field(api, spam, body, param, code):
