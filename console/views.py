@@ -84,6 +84,17 @@ class _Echo:
         return value
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one that starts like a formula ("=HYPERLINK(...)", "+1", "@SUM")
+    gets a leading apostrophe, so opening the export never runs what a user typed into a name or a note."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 @require_GET
 @role_required(Role.ADMIN)
 def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | HttpResponse:
@@ -100,7 +111,8 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | Http
                 values = [
                     v.isoformat() if k == "created_at" else v for k, v in zip(EXPORT_FIELDS, row, strict=True)
                 ]
-                yield writer.writerow([json.dumps(v) if isinstance(v, dict | list) else v for v in values])
+                cells = [json.dumps(v) if isinstance(v, dict | list) else v for v in values]
+                yield writer.writerow([_csv_cell(cell) for cell in cells])
         else:
             for row in events.iterator(chunk_size=2000):
                 record = dict(zip(EXPORT_FIELDS, row, strict=True))
