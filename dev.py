@@ -212,6 +212,46 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+class Supervised:
+    """One child process of `up`: started again when it exits, after a pause that doubles each time it
+    dies young (1 s up to 30 s), and back to 1 s once it has run for a minute."""
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name, self.command = name, command
+        self.proc: subprocess.Popen | None = None
+        self.started = self.due = 0.0
+        self.pause = 1.0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, cwd=ROOT)
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.proc is None:
+            if now >= self.due:
+                self.start()
+            return
+        code = self.proc.poll()
+        if code is None:
+            return
+        self.pause = 1.0 if now - self.started > 60 else min(self.pause * 2, 30.0)
+        say(f"the {self.name} (pid {self.proc.pid}) exited with {code}; starting it again in {self.pause:.0f} s")
+        self.proc, self.due = None, now + self.pause
+
+    def stop_signal(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def up() -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", secret(DATA / "secret_key"))
@@ -221,20 +261,21 @@ def up() -> int:
         sys.exit(f"[dev] port {PORT} is taken: set PORT=another one")
     stop_on_signals()
     pg, redis_proc = services(DATA, "console", persist=True)
-    children: list[subprocess.Popen] = []
+    children: list[Supervised] = []
     try:
         manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
         manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
         logins = manage("seed_demo", capture_output=True, text=True).stdout
-        commands = [
-            ["daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
-            [sys.executable, "manage.py", "rqworker", "default", "webhooks", "--with-scheduler"],
-            [sys.executable, "manage.py", "safeguard_worker"],
-        ]
-        for command in commands:
-            if command[0] == "daphne":
-                command[0] = str(Path(sys.executable).parent / "daphne")
-            children.append(subprocess.Popen(command, cwd=ROOT))
+        commands = {
+            "web server": ["daphne", "-b", "127.0.0.1", "-p", str(PORT), "console.asgi:application"],
+            "RQ worker": [sys.executable, "manage.py", "rqworker", "default", "webhooks", "--with-scheduler"],
+            "reasoner worker": [sys.executable, "manage.py", "safeguard_worker"],
+        }
+        commands["web server"][0] = str(Path(sys.executable).parent / "daphne")
+        supervised = [Supervised(name, command) for name, command in commands.items()]
+        for child in supervised:
+            child.start()
+            children.append(child)
         for _ in range(100):
             if not port_free(PORT):
                 break
@@ -242,23 +283,21 @@ def up() -> int:
         print(f"\n  The console is up: http://127.0.0.1:{PORT}/\n", flush=True)
         print(logins, flush=True)
         print("  Ctrl-C stops everything; data stays in", DATA, "\n", flush=True)
-        while all(child.poll() is None for child in children):
+        while True:
+            # A child that exits is started again (the others keep serving); so is the embedded Redis.
+            if redis_proc is not None and redis_proc.poll() is not None:
+                say(f"embedded Redis exited with {redis_proc.returncode}; starting it again")
+                redis_proc, _ = start_redis(DATA / "redis", persist=True)
+            for child in supervised:
+                child.check()
             time.sleep(0.5)
-        failed = [c.args for c in children if c.poll() not in (None, 0)]
-        if failed:
-            say(f"a process exited: {failed}")
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            child.stop_signal()
         for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.wait_or_kill()
         stop(pg, redis_proc)
 
 

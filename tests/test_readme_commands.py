@@ -64,6 +64,23 @@ def login(client: httpx.Client, base: str, username: str, password: str) -> None
     assert answer.status_code == 302, answer.text[:500]
 
 
+def _processes_of(folder: Path, command_part: str) -> list[int]:
+    """PIDs of live processes running in `folder` whose command line holds `command_part`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if command_part in cmdline and Path(cwd) == folder.resolve() and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def test_the_up_command_serves_the_console_with_demo_data_and_logins_per_role(clone):
     command = readme_commands()["up"]
     assert command == "python3 dev.py up"
@@ -93,6 +110,18 @@ def test_the_up_command_serves_the_console_with_demo_data_and_logins_per_role(cl
             assert moderator.get(f"{base}/policies/").status_code == 403
             assert moderator.get(f"{base}/items/").status_code == 200
         assert httpx.get(f"{base}/static/vendor/htmx-2.0.11.min.js", timeout=30).status_code == 200
+
+        # A child that dies is started again while the rest keeps serving.
+        [worker] = _processes_of(clone, "safeguard_worker")
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while f"the reasoner worker (pid {worker}) exited with -9; starting it again" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
+        while not [pid for pid in _processes_of(clone, "safeguard_worker") if pid != worker]:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
