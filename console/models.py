@@ -162,8 +162,11 @@ class Classification(models.Model):
     reasoning = models.TextField(blank=True, help_text="The model's analysis channel")
     raw_output = models.TextField(blank=True)
     error = models.TextField(blank=True, help_text="Why there is no verdict (or what went wrong)")
-    parse_quality = models.CharField(max_length=12, choices=ParseQuality.choices, blank=True, default="")
-    parse_notes = models.JSONField(default=list, blank=True, help_text="What was done to read the answer")
+    # Database defaults as well: the set-based writers (bulk intake, benchmarks' fills) leave them out.
+    parse_quality = models.CharField(max_length=12, choices=ParseQuality.choices, blank=True, default="",
+                                     db_default="")
+    parse_notes = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True,
+                                   help_text="What was done to read the answer")
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
