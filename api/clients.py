@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from api import item_states
+from api import item_states, webhooks
 from api.auth import PREFIX_LENGTH, hash_token, new_token
 from api.errors import ClientError
 from api.models import ApiClient
@@ -33,6 +33,9 @@ def _client_snapshot(client: ApiClient) -> dict[str, Any]:
 def _check_client_fields(*, webhook_url: str, rate_limit_per_minute: int | None) -> None:
     if webhook_url and not webhook_url.startswith(("https://", "http://")):
         raise ClientError("The webhook URL must start with https:// or http://", "webhook_url")
+    refusal = webhooks.destination_refusal(webhook_url) if webhook_url else ""
+    if refusal:
+        raise ClientError(f"The webhook URL is refused: {refusal}", "webhook_url")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
         raise ClientError("The rate limit must be at least 1 request per minute", "rate_limit_per_minute")
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -51,8 +54,38 @@ class PostResult:
     error: str
 
 
+def destination_refusal(url: str) -> str:
+    """Why the console must not send to `url` ("" when it may): a host that resolves to a loopback,
+    private, link-local or otherwise non-public address, unless WEBHOOK_ALLOWED_HOSTS names it.
+
+    Checked when a URL is saved and again before each delivery (the name may point elsewhere since). A
+    name that re-resolves between this check and the connection is not caught; an egress firewall is
+    the complete answer, this check keeps a console admin from reaching the console's own services.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return "the URL has no host"
+    if host in {h.lower() for h in settings.WEBHOOK_ALLOWED_HOSTS}:
+        return ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError):
+        return ""  # a name that does not resolve reaches nothing; the delivery itself reports the failure
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return (f"the host {host} resolves to {address}, a loopback, private or link-local address "
+                    "(allow it with WEBHOOK_ALLOWED_HOSTS)")
+    return ""
+
+
 def post(url: str, payload: dict[str, Any], *, secret: str, delivery_id: str) -> PostResult:
     """POST one signed delivery; never raises for network trouble (the result says what happened)."""
+    refusal = destination_refusal(url)
+    if refusal:
+        return PostResult(False, None, "", f"not sent: {refusal}"[:500])
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
     headers = {

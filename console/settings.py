@@ -245,6 +245,10 @@ API_WAIT_POLL_S = envfloat("API_WAIT_POLL_S", 0.2)
 # Policies (slugs) that /v1/moderations applies; empty: the calling client's default set.
 API_MODERATION_POLICIES = envlist("API_MODERATION_POLICIES")
 API_MODERATION_WAIT_S = envfloat("API_MODERATION_WAIT_S", 10.0)  # how long /v1/moderations waits for verdicts
+# Webhook hosts allowed although they resolve to loopback, private or link-local addresses (a receiver
+# on the same network). Every other such URL is refused when saved and again before each delivery, so
+# an admin cannot point the console at its own internals.
+WEBHOOK_ALLOWED_HOSTS = envlist("WEBHOOK_ALLOWED_HOSTS")
 WEBHOOK_TIMEOUT_S = envfloat("WEBHOOK_TIMEOUT_S", 10.0)
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BACKOFF_S = envfloat("WEBHOOK_BACKOFF_S", 30.0)  # first retry delay; doubles on each failure

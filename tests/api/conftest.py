@@ -17,6 +17,12 @@ QUEUES = ("default", "webhooks")
 
 
 @pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """The tests' webhook receivers listen on 127.0.0.1, which production refuses unless allowed."""
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with empty API queues, no rate-limit counters and no periodic-job markers."""
 

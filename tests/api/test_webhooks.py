@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from api import clients, deliveries, jobs, redis_client, routing, webhooks
+from api.errors import ClientError
 from api.models import ApiClient, DeliveryStatus, WebhookDelivery
 from audit.models import AuditEvent
 from console.models import Classification, Review
@@ -221,3 +222,45 @@ def test_a_confirmed_quality_check_tells_nothing_new_but_an_overturned_one_does(
                           reviewer=moderator)
     delivery = deliveries.queue_decision_delivery(item_id=state["id"])
     assert delivery.payload["item"]["decision"]["flagged"] is True
+
+
+# --- where webhooks may go ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/admin/", "http://localhost/hook", "http://[::1]/hook",
+                                 "http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data/",
+                                 "http://192.168.0.5:9000/"])
+@pytest.mark.django_db
+def test_a_webhook_url_that_reaches_internal_addresses_is_refused_naming_the_field(admin_user, settings, url):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+
+    with pytest.raises(ClientError) as refused:
+        clients.create_client(actor=admin_user, name="Sneaky", webhook_url=url)
+
+    assert refused.value.field == "webhook_url"
+    assert "loopback, private or link-local" in str(refused.value)
+    assert not ApiClient.objects.filter(name="Sneaky").exists()
+
+
+def test_a_delivery_to_an_internal_address_is_not_sent(settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    receiver = Receiver([200])
+    try:
+        result = webhooks.post(receiver.url, {"hello": 1}, secret="s", delivery_id="whd_1")
+    finally:
+        receiver.close()
+
+    assert (result.ok, result.status_code) == (False, None)
+    assert result.error.startswith("not sent: the host 127.0.0.1 resolves to 127.0.0.1")
+    assert receiver.requests == []
+
+
+def test_an_allowed_internal_host_is_reached(settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    receiver = Receiver([200])
+    try:
+        result = webhooks.post(receiver.url, {"hello": 1}, secret="s", delivery_id="whd_2")
+    finally:
+        receiver.close()
+
+    assert result.ok and len(receiver.requests) == 1
