@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from console import quality_views, views
+from console import health, quality_views, views
 
 app_name = "console"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     # the review console
     path("items/", views.item_list, name="items"),
     path("items/<int:item_id>/", views.item_detail, name="item"),

@@ -145,6 +145,7 @@ RQ_QUEUES = {
 }
 # Jobs are only enqueued once the transaction that created their rows has committed.
 RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ_SHOW_ADMIN_LINK = False  # django-rq's dashboard stays unmounted (console/urls.py says why)
 
 CHANNEL_LAYERS = {
     "default": {
