@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from policies_app.models import ContentKind
 from safeguard import Content, Turn
+from safeguard.channels import split_text
 
 # An item is the content a policy is applied to, so its kinds are the policy app's content kinds.
 ItemKind = ContentKind
@@ -259,11 +260,8 @@ class Classification(models.Model):
     def final_excerpt(self) -> str:
         """The final-channel part of the raw output (all of it for HTTP engines), cut to 400 characters."""
         raw = self.raw_output or ""
-        marker = raw.rfind("<|channel|>final")
-        if marker != -1:
-            raw = raw[raw.find("<|message|>", marker) + len("<|message|>"):] if "<|message|>" in raw[marker:] else ""
-            for end in ("<|return|>", "<|end|>", "<|call|>"):
-                raw = raw.removesuffix(end)
+        if "<|channel|>" in raw:
+            raw = split_text(raw).final or ""
         return raw if len(raw) <= 400 else raw[:399] + "…"
 
     @property

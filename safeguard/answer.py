@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from safeguard.decision_words import DecisionWords, Meaning, words_for
 from safeguard.echoes import Cleaned, clean_answer
 from safeguard.json_answer import confidence_value, json_objects, read_json
-from safeguard.labels import is_safe_label
 from safeguard.mentions import Found, Group, Mention, find_mentions
 from safeguard.reasoning_check import analysis_concludes_violation
 from safeguard.specs import PolicySpec
@@ -116,9 +115,10 @@ def _mention_violates(meaning: Meaning) -> bool:
     return meaning.violation is not False
 
 
-def _others_disagree(violation: bool, found: Found, primary: Group | None, possible: list[Meaning]) -> str:
-    """Why the rest of the answer contradicts `violation` ("" when it does not)."""
-    groups = [(g, _group_meaning(g)) for g in found.groups]
+def _others_disagree(violation: bool, found: Found, groups: list[tuple[Group, _GroupMeaning]],
+                     primary: Group | None, possible: list[Meaning]) -> str:
+    """Why the rest of the answer contradicts `violation` ("" when it does not); `groups` are the
+    answer's decision groups with their meanings."""
     axes: dict[str, set[bool]] = {}
     decided: list[Mention] = []
     for group, meaning in groups:
@@ -183,7 +183,7 @@ def _read_text(text: str, found: Found, possible: list[Meaning], notes: list[str
     if meaning.conflict:
         return _conflicting(meaning.conflict, notes)
     assert meaning.violation is not None
-    disagreement = _others_disagree(meaning.violation, found, primary, possible)
+    disagreement = _others_disagree(meaning.violation, found, meanings, primary, possible)
     if disagreement:
         return _conflicting(disagreement, notes)
     if meaning.unknown:
@@ -224,7 +224,7 @@ def _read_prose(text: str, found: Found, possible: list[Meaning], notes: list[st
         notes.append("decision read from the prose")
         answer = Answer(
             violation=bool(violating),
-            category=category if is_safe_label(category) != bool(violating) or not category else "",
+            category=category,
             rule_ids=rules,
             confidence=_text_confidence(text),
             rationale=_rationale(text, None),
@@ -296,7 +296,8 @@ def _read_json_answer(
         return _conflicting(primary.conflict, notes)
     if any(other.violation != primary.violation or other.conflict for other in readings[1:]):
         return _conflicting("conflicting labels: the answer holds JSON objects that disagree", notes)
-    disagreement = _others_disagree(primary.violation, found, None, possible)
+    groups = [(group, _group_meaning(group)) for group in found.groups]
+    disagreement = _others_disagree(primary.violation, found, groups, None, possible)
     if disagreement:
         return _conflicting(disagreement, notes)
     notes += primary.notes

@@ -105,3 +105,11 @@ def test_the_command_is_a_dry_run_unless_told_to_apply():
 def test_the_command_refuses_bad_options_naming_them(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("reparse_classifications", *args, stdout=io.StringIO())
+
+
+def test_the_command_refuses_to_run_on_a_database_that_is_not_migrated(monkeypatch):
+    monkeypatch.setattr("django.db.migrations.executor.MigrationExecutor.migration_plan",
+                        lambda self, targets: [("console", "0007_future")])
+
+    with pytest.raises(CommandError, match="The database is not migrated yet"):
+        call_command("reparse_classifications", stdout=io.StringIO())

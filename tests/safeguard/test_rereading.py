@@ -1,3 +1,5 @@
+"""A stored raw output turns back into the completion it came from, and reads to the same verdict."""
+
 from __future__ import annotations
 
 import pytest

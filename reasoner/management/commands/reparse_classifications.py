@@ -6,6 +6,8 @@ import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from console.models import Classification
@@ -31,6 +33,10 @@ class Command(BaseCommand):
                             help="classification ids shown per kind of change (default 5)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError("The database is not migrated yet: run `python3 dev.py manage migrate` "
+                               "(or `python3 dev.py up` once), then run this again")
         classifications = Classification.objects.all()
         if options["policy"]:
             found = set(Policy.objects.filter(slug__in=options["policy"]).values_list("slug", flat=True))
