@@ -123,6 +123,107 @@ def start_postgres(folder: Path, database: str):
     return server, server.get_uri(database)
 
 
+def _postgres_processes(folder: Path) -> list[int]:
+    """Live (not zombie) postgres processes of the data folder `folder`: the postmaster and its backends,
+    which all run in the data folder (a backend's command line no longer names it)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["name", "cwd", "status"]):
+        if proc.info["name"] == "postgres" and proc.info["status"] != psutil.STATUS_ZOMBIE \
+                and proc.info["cwd"] == str(folder):
+            found.append(proc.pid)
+    return found
+
+
+def postmaster_pid(folder: Path) -> int | None:
+    """The PID in `folder`'s postmaster.pid while that process is a live postgres; None when it is gone.
+    A killed postmaster is nobody's child (pg_ctl daemonizes it) and may stay a zombie, which pgserver and
+    pg_ctl would both take for a running server."""
+    import psutil
+
+    try:
+        pid = int((folder / "postmaster.pid").read_text().split()[0])
+        proc = psutil.Process(pid)
+        alive = proc.name() == "postgres" and proc.status() != psutil.STATUS_ZOMBIE
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    return pid if alive else None
+
+
+def stop_postgres(server) -> None:
+    """Stop the embedded PostgreSQL that runs now (pg_ctl stop, fast mode: PostgreSQL 16's default).
+
+    pgserver's cleanup stops the postmaster it found or started, and only when this process is the
+    server's last user (a `dev.py manage` beside `up` keeps it up). After a restart that postmaster is
+    gone, so point it at the one postmaster.pid names (or none); and forget users that no longer exist
+    (a `dev.py` killed with SIGKILL), which would keep the server running for ever.
+    """
+    import psutil
+    from pgserver.utils import PostmasterInfo
+
+    folder = Path(server.pgdata)
+    with server._lock:
+        users = server.global_process_id_list
+        users.put([pid for pid in users.get() if pid == os.getpid() or psutil.pid_exists(pid)])
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(folder) if postmaster_pid(folder) else None
+    server.cleanup()
+
+
+class WatchedPostgres:
+    """The embedded PostgreSQL under `up`: when its postmaster dies it is started again, after the pause
+    `Supervised` uses (1 s, doubling up to 30 s while it keeps dying young); one restarted by someone else
+    is adopted. Either way the PID it reports is the one running, and the one `stop_postgres` stops."""
+
+    def __init__(self, server) -> None:
+        self.server, self.folder = server, Path(server.pgdata)
+        self.pid: int | None = server.get_pid()
+        self.socket_dir = server.get_postmaster_info().socket_dir
+        self.started, self.due, self.pause = time.monotonic(), None, 1.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        pid = postmaster_pid(self.folder)
+        if pid is not None:
+            if pid != self.pid:
+                say(f"embedded PostgreSQL is running again (pid {pid}, was {self.pid})")
+                self.pid, self.started, self.due = pid, now, None
+            return
+        if self.due is None:
+            self.pause = 1.0 if now - self.started > 60 else min(self.pause * 2, 30.0)
+            say(f"embedded PostgreSQL (pid {self.pid}) is not running; starting it again in {self.pause:.0f} s")
+            self.due = now + self.pause
+            return
+        if now < self.due:
+            return
+        if problem := self._start():
+            self.pause = min(self.pause * 2, 30.0)
+            say(f"embedded PostgreSQL did not start ({problem}); trying again in {self.pause:.0f} s")
+            self.due = now + self.pause
+        else:  # the next check reports its PID
+            self.started, self.due = now, None
+
+    def _start(self) -> str:
+        """pg_ctl start with pgserver's own options; what went wrong, or "" once it is up."""
+        import pgserver
+
+        if leftovers := _postgres_processes(self.folder):
+            return f"processes of the old server are still exiting: {leftovers}"
+        # No postgres of this folder runs, so its postmaster.pid is stale; PostgreSQL would refuse to start
+        # over one that names a zombie.
+        (self.folder / "postmaster.pid").unlink(missing_ok=True)
+        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        command = [str(pg_ctl), "-D", str(self.folder), "-w", "-t", "30", "-o", '-h ""',
+                   "-o", f"-k {self.socket_dir}", "-l", str(self.folder / "log"), "start"]
+        try:
+            # Not piped: the server it starts could hold a pipe open (pgserver notes hangs), so no output.
+            subprocess.run(command, user=self.server.system_user, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True, timeout=60)
+        except (subprocess.SubprocessError, OSError) as exc:
+            return f"{exc}; see {self.folder / 'log'}"
+        return ""
+
+
 def _socket_path(folder: Path) -> Path:
     # Unix socket paths are limited to ~107 bytes; deep checkouts get a short one under /tmp.
     path = folder / "redis.sock"
@@ -192,7 +293,7 @@ def stop(pg, redis_proc) -> None:
         redis_proc.terminate()
         redis_proc.wait(timeout=20)
     if pg is not None:
-        pg.cleanup()
+        stop_postgres(pg)
 
 
 def secret(path: Path) -> str:
@@ -283,8 +384,11 @@ def up() -> int:
         print(f"\n  The console is up: http://127.0.0.1:{PORT}/\n", flush=True)
         print(logins, flush=True)
         print("  Ctrl-C stops everything; data stays in", DATA, "\n", flush=True)
+        watched_pg = WatchedPostgres(pg) if pg is not None else None
         while True:
-            # A child that exits is started again (the others keep serving); so is the embedded Redis.
+            # A child that exits is started again (the others keep serving); so are the embedded servers.
+            if watched_pg is not None:
+                watched_pg.check()
             if redis_proc is not None and redis_proc.poll() is not None:
                 say(f"embedded Redis exited with {redis_proc.returncode}; starting it again")
                 redis_proc, _ = start_redis(DATA / "redis", persist=True)

@@ -11,8 +11,8 @@ from audit.admin import ReadOnlyAdmin
 
 @admin.register(ApiClient)
 class ApiClientAdmin(ReadOnlyAdmin):
-    list_display = ("name", "source", "token_prefix", "webhook_url", "rate_limit_per_minute", "last_used_at",
-                    "revoked_at")
+    list_display = ("name", "source", "token_prefix", "scopes", "expires_at", "webhook_url", "rate_limit_per_minute",
+                    "last_used_at", "revoked_at")
     exclude = ("token_hash", "webhook_secret")
     search_fields = ("name", "source", "token_prefix")
 

@@ -1,4 +1,5 @@
-"""The API app; its `ready` connects the decision-webhook receivers to the console's signals."""
+"""The API app; its `ready` connects the decision-webhook receivers to the console's signals and adds
+the webhook deliveries to the web app's scrape-time metrics."""
 
 from django.apps import AppConfig
 
@@ -10,8 +11,11 @@ class ApiConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, once the app registry is ready (models load with these modules): Django's place
         # for connecting signals. Connected in every process, the reasoner worker's included.
-        from api import deliveries  # noqa: PLC0415
+        from api import deliveries, metrics  # noqa: PLC0415
         from console import signals  # noqa: PLC0415
+        from console.metrics import SCRAPE_TIME  # noqa: PLC0415
 
         signals.verdicts_stored.connect(deliveries.on_verdicts_stored, dispatch_uid="api.deliveries.verdicts")
         signals.item_decided.connect(deliveries.on_item_decided, dispatch_uid="api.deliveries.decided")
+        # The web app's /metrics reads the deliveries per status from the database when scraped.
+        SCRAPE_TIME.add("webhook_deliveries", metrics.deliveries_by_status)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api import item_states, redis_client, webhooks
+from api.metrics import DELIVERY_ATTEMPTS, DELIVERY_FAILURES
 from api.models import ApiClient, DeliveryStatus, RouteChoice, WebhookDelivery
 from audit.writer import record
 from console.models import Classification, Item
@@ -159,6 +160,8 @@ def attempt_delivery(*, delivery_id: int) -> WebhookDelivery | None:
         delivery.save()
         record(actor=None, actor_name="system:webhooks", action="webhook.failed", obj=delivery, before=before,
                after={"status": delivery.status, "error": delivery.error})
+        DELIVERY_ATTEMPTS.labels(delivery.status).inc()
+        DELIVERY_FAILURES.labels("client_gone").inc()
         return delivery
     delivery.url = client.webhook_url
     result = webhooks.post(delivery.url, delivery.payload, secret=client.webhook_secret,
@@ -185,6 +188,7 @@ def attempt_delivery(*, delivery_id: int) -> WebhookDelivery | None:
     record(actor=None, actor_name="system:webhooks", action=action, obj=delivery, before=before,
            after={"status": delivery.status, "attempts": delivery.attempts, "response_code": result.status_code,
                   "error": delivery.error, "next_attempt_at": item_states.iso(delivery.next_attempt_at)})
+    DELIVERY_ATTEMPTS.labels(delivery.status).inc()
     return delivery
 
 

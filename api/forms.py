@@ -3,16 +3,34 @@ name the field at fault (ClientError.field), which the page shows beside it."""
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any
 
+from django import forms
+from django.conf import settings
+
+from api.clients import default_expiry
 from api.errors import ClientError
+from api.models import Scope
 from policies_app.models import Policy
 
 
 class _ClientFields(forms.Form):
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, widget=forms.CheckboxSelectMultiple,
+        help_text="What the token may do; each API endpoint needs one of these.",
+    )
+    expires_at = forms.DateTimeField(
+        label="Token expires", required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=f"Time zone {settings.TIME_ZONE}. Empty: the token never expires.",
+    )
+    allowed_policies = forms.ModelMultipleChoiceField(
+        queryset=Policy.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="The only policies this client may classify under. None ticked: it may use none.",
+    )
     default_policies = forms.ModelMultipleChoiceField(
         queryset=Policy.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="Applied to items that name no policy. Each needs a published version.",
+        help_text="Applied to items that name no policy; each must be allowed and needs a published version.",
     )
     webhook_url = forms.URLField(
         label="Webhook URL", required=False, max_length=500, assume_scheme="https",
@@ -33,7 +51,13 @@ class ClientCreateForm(_ClientFields):
         max_length=100, required=False,
         help_text="Items from this client are stored under this source (default: from the name).",
     )
-    field_order = ["name", "source", "default_policies", "webhook_url", "rate_limit_per_minute"]
+    field_order = ["name", "source", "scopes", "expires_at", "allowed_policies", "default_policies", "webhook_url",
+                   "rate_limit_per_minute"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # A new token starts with every scope and the default lifetime (API_TOKEN_DEFAULT_DAYS).
+        kwargs.setdefault("initial", {"scopes": Scope.values, "expires_at": default_expiry()})
+        super().__init__(*args, **kwargs)
 
 
 class ClientEditForm(_ClientFields):

@@ -44,17 +44,34 @@ def reject_unknown(obj: dict[str, Any], allowed: set[str], prefix: str) -> None:
 
 
 class PolicyResolver:
-    """Policy slugs or names to published versions, cached for one request."""
+    """Policy slugs or names to published versions, cached for one request, limited to the client's
+    allowed policies: naming any other policy is a 403 naming it (an empty allowed set allows none)."""
 
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self._by_name: dict[str, PolicyVersion] = {}
+        self._allowed: set[int] | None = None
         self._defaults: list[PolicyVersion] | None = None
         self._lists: dict[tuple[str, ...], list[PolicyVersion]] = {}
+
+    def allowed(self) -> set[int]:
+        if self._allowed is None:
+            self._allowed = set(self.client.allowed_policies.values_list("pk", flat=True))
+        return self._allowed
+
+    def refuse(self, policy: Policy, param: str | None) -> ApiError:
+        """The 403 for a policy outside the client's allowed set."""
+        where = f"{param}: " if param else ""
+        return ApiError(403, f"{where}this client may not classify under policy {policy.slug!r}; an admin can "
+                             "allow it on the client's page", param=param, code="policy_not_allowed")
 
     def defaults(self, param: str) -> list[PolicyVersion]:
         if self._defaults is None:
             policies = list(self.client.default_policies.all())
+            for policy in policies:
+                # api.clients keeps the defaults inside the allowed set; this holds even if a row did not.
+                if policy.pk not in self.allowed():
+                    raise self.refuse(policy, param)
             versions = {v.policy_id: v for v in PolicyVersion.objects.published().select_related("policy")
                         .filter(policy__in=policies)}
             for policy in policies:
@@ -66,16 +83,25 @@ class PolicyResolver:
             raise invalid("no policies given, and this client has no default policies", param, "no_policies")
         return self._defaults
 
+    def find(self, name: str) -> Policy | None:
+        """The policy `name` names (its slug, else its name, case-insensitively), allowed or not."""
+        key = name.strip().lower()
+        return Policy.objects.filter(slug=key).first() or Policy.objects.filter(name__iexact=name.strip()).first()
+
     def version(self, name: str, param: str) -> PolicyVersion:
         key = name.strip().lower()
         if key not in self._by_name:
             match = Q(policy__slug=key) | Q(policy__name__iexact=name.strip())
             version = PolicyVersion.objects.published().select_related("policy").filter(match).first()
-            if version is None:
-                if Policy.objects.filter(Q(slug=key) | Q(name__iexact=name.strip())).exists():
-                    raise ApiError(409, f"{param}: policy {name!r} has no published version", param=param,
-                                   code="policy_not_published")
+            # Not allowed comes before unpublished: a client is not told the state of a policy it may not use.
+            policy = version.policy if version is not None else self.find(name)
+            if policy is None:
                 raise ApiError(404, f"{param}: no policy is called {name!r}", param=param, code="unknown_policy")
+            if policy.pk not in self.allowed():
+                raise self.refuse(policy, param)
+            if version is None:
+                raise ApiError(409, f"{param}: policy {name!r} has no published version", param=param,
+                               code="policy_not_published")
             self._by_name[key] = version
         return self._by_name[key]
 

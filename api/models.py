@@ -4,21 +4,41 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
+
+# A token that expires within this long is flagged on the client pages.
+EXPIRING_SOON = timedelta(days=14)
+
+
+class Scope(models.TextChoices):
+    """What a token may do. Each API view names the one scope it needs (api.auth.api_view)."""
+
+    SUBMIT = "submit", "Submit items (POST /api/v1/items, /api/v1/items/batch)"
+    READ = "read", "Read items, their verdicts and states, and the policy list"
+    MODERATIONS = "moderations", "OpenAI-compatible moderation (POST /v1/moderations)"
 
 
 class ApiClientQuerySet(models.QuerySet["ApiClient"]):
     def active(self) -> ApiClientQuerySet:
-        """Clients whose token still works."""
+        """Clients that are not revoked (an expired token is still active: an admin can issue a new one,
+        and webhooks for items it submitted are still delivered)."""
         return self.filter(revoked_at__isnull=True)
 
 
 class ApiClient(models.Model):
-    """A platform calling the API. Its token is stored only as a SHA-256 hash; the console shows the
-    token once, when the client is created. Every item a client submits carries its `source`."""
+    """A platform calling the API, with one token. The token is stored only as a SHA-256 hash; the
+    console shows it once, when the client is created or a new token is issued. Every item a client
+    submits carries its `source`.
+
+    The token works until `expires_at` (null: never), for the `scopes` it holds, and classifies only
+    under `allowed_policies`: an empty set allows no policy (never "all")."""
 
     name = models.CharField(max_length=100, unique=True)
     source = models.SlugField(
@@ -27,6 +47,12 @@ class ApiClient(models.Model):
     token_prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     default_policies = models.ManyToManyField("policies_app.Policy", blank=True, related_name="+")
+    allowed_policies = models.ManyToManyField(
+        "policies_app.Policy", blank=True, related_name="+",
+        help_text="The policies this client may classify under; empty: none",
+    )
+    scopes = ArrayField(models.CharField(max_length=20, choices=Scope.choices), default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the token stops working; empty: never")
     webhook_url = models.URLField(max_length=500, blank=True)
     # Kept readable (not hashed): the console signs every webhook body with it.
     webhook_secret = models.CharField(max_length=100, editable=False)
@@ -45,6 +71,7 @@ class ApiClient(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(name=""), name="api_client_name_not_empty"),
             models.CheckConstraint(condition=~Q(source=""), name="api_client_source_not_empty"),
+            models.CheckConstraint(condition=Q(scopes__contained_by=Scope.values), name="api_client_scopes_known"),
         ]
 
     def __str__(self) -> str:
@@ -56,6 +83,22 @@ class ApiClient(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def expiry_state(self) -> str:
+        """For the client pages: "expired", "expiring" (within EXPIRING_SOON), or "" (fine, or never expires)."""
+        if self.expires_at is None:
+            return ""
+        now = timezone.now()
+        if self.is_expired(now):
+            return "expired"
+        return "expiring" if self.expires_at - now <= EXPIRING_SOON else ""
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
     @property
     def rate_limit(self) -> int:

@@ -2,8 +2,11 @@
 switches by changing its base URL (and API key to a console token).
 
 Each input is stored as an item of the calling client and routed through the first pass and the
-reasoner under the configured policies (API_MODERATION_POLICIES, else the client's default set); the
-call waits up to API_MODERATION_WAIT_S for the reasoner, then answers per input:
+reasoner under one policy when `model` names one (its slug or name), else under the configured policies
+(API_MODERATION_POLICIES, else the client's default set). Any other `model` (the SDK's
+"omni-moderation-latest") is only echoed. Every policy must be among the client's allowed policies (a
+403 names the one that is not). The call waits up to API_MODERATION_WAIT_S for the reasoner, then
+answers per input:
 
 * categories / category_scores: one entry per policy slug (not OpenAI's category names);
 * a policy not yet cleared (the reasoner is still working, or people must look) counts as flagged:
@@ -24,8 +27,10 @@ from api import ingest, inputs, item_states
 from api.auth import api_view
 from api.errors import ApiError, invalid
 from api.limits import read_json
+from api.models import Scope
 from api.views import wait_for
 from console.intake import SubmitError, clean_item_input
+from policies_app.models import PolicyVersion
 
 MODERATION_FIELDS = {"input", "model"}
 DEFAULT_MODEL = "moderation-console"
@@ -89,7 +94,20 @@ def result(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@api_view("POST")
+def _configured_versions(resolver: inputs.PolicyResolver) -> list[PolicyVersion]:
+    """API_MODERATION_POLICIES (else the client's defaults) as versions. A configured policy that is
+    missing or unpublished is the operator's mistake (503); one the client may not use is its own (403)."""
+    configured = settings.API_MODERATION_POLICIES or None
+    try:
+        return resolver.versions(configured, "policies")
+    except ApiError as exc:
+        if configured is None or exc.code == "policy_not_allowed":
+            raise
+        raise ApiError(503, f"The moderation endpoint is misconfigured: {exc.message}",
+                       code="moderation_not_configured") from None
+
+
+@api_view("POST", scope=Scope.MODERATIONS)
 def create_moderation(request: HttpRequest) -> JsonResponse:
     client = request.api_client
     body = inputs.require_object(read_json(request), None)
@@ -101,14 +119,10 @@ def create_moderation(request: HttpRequest) -> JsonResponse:
     if model is not None and not isinstance(model, str):
         raise invalid("must be a string", "model", "wrong_type")
     resolver = inputs.PolicyResolver(client)
-    configured = settings.API_MODERATION_POLICIES or None
-    try:
-        versions = resolver.versions(configured, "policies")
-    except ApiError as exc:
-        if configured is None:
-            raise
-        raise ApiError(503, f"The moderation endpoint is misconfigured: {exc.message}",
-                       code="moderation_not_configured") from None
+    if model is not None and model.strip() and resolver.find(model) is not None:
+        versions = [resolver.version(model, "model")]
+    else:
+        versions = _configured_versions(resolver)
     submissions = []
     for i, text in enumerate(texts):
         if len(text) > settings.API_MAX_CONTENT_CHARS:

@@ -1,9 +1,10 @@
-"""The console's integration pages, for admins: API clients (tokens, defaults, webhooks), the webhook
-delivery log, and the first pass (models, routing thresholds, retraining). Writes go through
-`api.clients`, `api.routing`, `api.deliveries` and `api.jobs`."""
+"""The console's integration pages, for admins: API clients (tokens and their rotation, scopes, expiry,
+allowed and default policies, webhooks), the webhook delivery log, and the first pass (models, routing
+thresholds, retraining). Writes go through `api.clients`, `api.routing`, `api.deliveries` and `api.jobs`."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -21,7 +22,7 @@ from policies_app.models import Policy
 
 def _get_client_for_user(request: HttpRequest, client_id: int) -> ApiClient:
     # Admins manage every client; the role decorator has already checked the role.
-    return get_object_or_404(ApiClient.objects.prefetch_related("default_policies"), pk=client_id)
+    return get_object_or_404(ApiClient.objects.prefetch_related("default_policies", "allowed_policies"), pk=client_id)
 
 
 def _get_delivery_for_user(request: HttpRequest, delivery_id: int) -> WebhookDelivery:
@@ -38,7 +39,7 @@ def _get_policy_for_user(request: HttpRequest, slug: str) -> Policy:
 @require_GET
 @role_required(Role.ADMIN)
 def client_list(request: HttpRequest) -> HttpResponse:
-    clients = ApiClient.objects.prefetch_related("default_policies").annotate(
+    clients = ApiClient.objects.prefetch_related("default_policies", "allowed_policies").annotate(
         failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED))
     )
     return render(request, "api/client_list.html", {"clients": clients})
@@ -52,7 +53,8 @@ def client_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             client, token = clients.create_client(
-                actor=request.user, name=data["name"], source=data["source"],
+                actor=request.user, name=data["name"], source=data["source"], scopes=data["scopes"],
+                expires_at=data["expires_at"], allowed_policies=list(data["allowed_policies"]),
                 default_policies=list(data["default_policies"]), webhook_url=data["webhook_url"],
                 rate_limit_per_minute=data["rate_limit_per_minute"],
             )
@@ -68,14 +70,17 @@ def client_create(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get_client_for_user(request, client_id)
-    initial = {"default_policies": list(client.default_policies.all()), "webhook_url": client.webhook_url,
+    initial = {"scopes": client.scopes, "expires_at": client.expires_at,
+               "allowed_policies": list(client.allowed_policies.all()),
+               "default_policies": list(client.default_policies.all()), "webhook_url": client.webhook_url,
                "rate_limit_per_minute": client.rate_limit_per_minute}
     form = ClientEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and client.is_active and form.is_valid():
         data = form.cleaned_data
         try:
-            clients.update_client(actor=request.user, client=client, default_policies=list(data["default_policies"]),
-                                   webhook_url=data["webhook_url"],
+            clients.update_client(actor=request.user, client=client, scopes=data["scopes"],
+                                   expires_at=data["expires_at"], allowed_policies=list(data["allowed_policies"]),
+                                   default_policies=list(data["default_policies"]), webhook_url=data["webhook_url"],
                                    rate_limit_per_minute=data["rate_limit_per_minute"])
         except errors.ClientError as exc:
             form.add_client_error(exc)
@@ -83,7 +88,20 @@ def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
             messages.success(request, f"Saved {client.name}")
             return redirect(client)
     deliveries = client.deliveries.select_related("item")[:20]
-    return render(request, "api/client_detail.html", {"client": client, "form": form, "deliveries": deliveries})
+    return render(request, "api/client_detail.html", {"client": client, "form": form, "deliveries": deliveries,
+                                                      "token_days": settings.API_TOKEN_DEFAULT_DAYS})
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def client_rotate(request: HttpRequest, client_id: int) -> HttpResponse:
+    try:
+        client, token = clients.rotate_token(actor=request.user, client=_get_client_for_user(request, client_id))
+    except errors.ClientError as exc:
+        messages.error(request, str(exc))
+        return redirect("api:client", client_id)
+    # Rendered, not redirected: the new token exists only in this response and is never stored.
+    return render(request, "api/client_token.html", {"client": client, "token": token})
 
 
 @require_POST

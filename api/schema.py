@@ -1,4 +1,7 @@
-"""The OpenAPI 3.1 description of the API, built in code and served at /api/v1/schema.json."""
+"""The OpenAPI 3.1 description of the API, built in code and served at /api/v1/schema.json.
+
+Each operation's `security` names the one scope its token needs (OpenAPI 3.1 lets a bearer scheme list
+required roles there); `tests/api/test_scopes.py` checks these against the views' `api_view(scope=...)`."""
 
 from __future__ import annotations
 
@@ -15,10 +18,18 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _scope(scope: str) -> dict[str, Any]:
+    """An operation's security requirement: a bearer token holding `scope`."""
+    return {"security": [{"bearer": [scope]}]}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Invalid input: `error.param` names the field (e.g. `items[3].content`); nothing was stored",
-        401: "Missing, invalid or revoked token",
+        401: "Missing, invalid, revoked or expired token (`error.code` token_expired, with when it expired)",
+        403: "The token lacks this operation's scope (`error.code` insufficient_scope, naming it), or a policy "
+             "named is not among the client's allowed policies (policy_not_allowed, named in `error.param`); "
+             "nothing was stored",
         404: "Unknown policy (named in `error.param`) or item",
         409: "A policy has no published version",
         413: "The body is larger than the limit",
@@ -145,10 +156,13 @@ def build(base_url: str) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Submit content for moderation and learn the decisions. Authenticate with "
-                "`Authorization: Bearer <token>` (admins create tokens in the console). Every item is scored by "
-                "its policy's fast first pass; confidently safe items are closed at once, the rest go to the "
-                "reasoning model (gpt-oss-safeguard) and, where needed, to people. Decisions reached after the "
-                "response arrive by webhook. Errors are JSON: {\"error\": {message, type, param, code}}."
+                "`Authorization: Bearer <token>` (admins create tokens in the console). A token holds scopes "
+                "(`submit`: create items; `read`: read items and the policy list; `moderations`: /v1/moderations), "
+                "each operation needs one (its `security`), and it may expire (401 token_expired). A client "
+                "classifies only under its allowed policies (403 policy_not_allowed names any other). Every item "
+                "is scored by its policy's fast first pass; confidently safe items are closed at once, the rest "
+                "go to the reasoning model (gpt-oss-safeguard) and, where needed, to people. Decisions reached "
+                "after the response arrive by webhook. Errors are JSON: {\"error\": {message, type, param, code}}."
             ),
         },
         "servers": [{"url": base_url.rstrip("/")}],
@@ -158,12 +172,13 @@ def build(base_url: str) -> dict[str, Any]:
                 "post": {
                     "summary": "Submit one item",
                     "operationId": "createItem",
+                    **_scope("submit"),
                     "parameters": [WAIT],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ItemInput")}}},
                     "responses": {
                         "201": _json(_ref("ItemState"), "Stored and routed"),
                         "200": _json(_ref("ItemState"), "Already stored under this external_id: nothing changed"),
-                        **_errors(400, 401, 404, 409, 413, 415, 429),
+                        **_errors(400, 401, 403, 404, 409, 413, 415, 429),
                     },
                 }
             },
@@ -171,6 +186,7 @@ def build(base_url: str) -> dict[str, Any]:
                 "post": {
                     "summary": f"Submit up to {max_batch} items, all or nothing",
                     "operationId": "createItems",
+                    **_scope("submit"),
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
                         "type": "object", "additionalProperties": False, "required": ["items"],
                         "properties": {
@@ -186,7 +202,7 @@ def build(base_url: str) -> dict[str, Any]:
                             "existing": {"type": "integer"}, "data": {"type": "array", "items": _ref("ItemState")},
                         }}, "Stored (at least one new item); data is in request order"),
                         "200": _json({"type": "object"}, "Every item was already stored"),
-                        **_errors(400, 401, 404, 409, 413, 415, 429),
+                        **_errors(400, 401, 403, 404, 409, 413, 415, 429),
                     },
                 }
             },
@@ -194,31 +210,35 @@ def build(base_url: str) -> dict[str, Any]:
                 "get": {
                     "summary": "An item's status, verdicts and decision",
                     "operationId": "getItem",
+                    **_scope("read"),
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
                                    WAIT],
-                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 404, 429)},
+                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 403, 404, 429)},
                 }
             },
             "/api/v1/items/by-external-id/{external_id}": {
                 "get": {
                     "summary": "An item, by your external id",
                     "operationId": "getItemByExternalId",
+                    **_scope("read"),
                     "parameters": [{"name": "external_id", "in": "path", "required": True,
                                     "schema": {"type": "string"}}, WAIT],
-                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 404, 429)},
+                    "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 403, 404, 429)},
                 }
             },
             "/api/v1/policies": {
                 "get": {
-                    "summary": "Policies items can be submitted under",
+                    "summary": "The policies this client may submit items under (its allowed policies)",
                     "operationId": "listPolicies",
-                    "responses": {"200": _json({"type": "object"}, "The policies"), **_errors(401, 429)},
+                    **_scope("read"),
+                    "responses": {"200": _json({"type": "object"}, "The policies"), **_errors(401, 403, 429)},
                 }
             },
             "/v1/moderations": {
                 "post": {
                     "summary": "OpenAI-compatible moderation (point the openai SDK's base_url at /v1)",
                     "operationId": "createModeration",
+                    **_scope("moderations"),
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
                         "type": "object", "additionalProperties": False, "required": ["input"],
                         "properties": {
@@ -228,7 +248,10 @@ def build(base_url: str) -> dict[str, Any]:
                                 {"type": "array", "items": {"type": "object", "properties": {
                                     "type": {"const": "text"}, "text": {"type": "string"}}}},
                             ]},
-                            "model": {"type": "string", "description": "Echoed back; the policies are configured"},
+                            "model": {"type": "string", "description": (
+                                "A policy's slug or name classifies under that policy (it must be one of the "
+                                "client's allowed policies); anything else (e.g. omni-moderation-latest) is only "
+                                "echoed back and the configured policies, else the client's defaults, apply")},
                         },
                     }}}},
                     "responses": {
@@ -236,7 +259,7 @@ def build(base_url: str) -> dict[str, Any]:
                             "id": {"type": "string"}, "model": {"type": "string"},
                             "results": {"type": "array", "items": _ref("ModerationResult")},
                         }}, "One result per input, in order"),
-                        **_errors(400, 401, 413, 415, 429),
+                        **_errors(400, 401, 403, 404, 409, 413, 415, 429),
                     },
                 }
             },
@@ -263,7 +286,10 @@ def build(base_url: str) -> dict[str, Any]:
             }
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "A client's API token. Scopes: submit, read, moderations; it may expire.",
+            }},
             "schemas": {
                 "ItemInput": item_input,
                 "ItemState": item_state,

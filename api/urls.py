@@ -19,6 +19,7 @@ urlpatterns = [
     path("integrations/clients/", pages.client_list, name="clients"),
     path("integrations/clients/new/", pages.client_create, name="client-create"),
     path("integrations/clients/<int:client_id>/", pages.client_detail, name="client"),
+    path("integrations/clients/<int:client_id>/rotate/", pages.client_rotate, name="client-rotate"),
     path("integrations/clients/<int:client_id>/revoke/", pages.client_revoke, name="client-revoke"),
     path("integrations/webhooks/", pages.delivery_log, name="deliveries"),
     path("integrations/webhooks/<int:delivery_id>/", pages.delivery_detail, name="delivery"),

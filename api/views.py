@@ -13,7 +13,7 @@ from api import ingest, inputs, item_states, json_input, schema
 from api.auth import api_view
 from api.errors import ApiError, invalid
 from api.limits import read_json
-from api.models import ApiClient
+from api.models import ApiClient, Scope
 from console.models import Item
 from policies_app.models import Policy
 
@@ -43,10 +43,12 @@ def openapi_schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(schema.build(request.build_absolute_uri("/")), json_dumps_params={"indent": 1})
 
 
-@api_view("GET")
+@api_view("GET", scope=Scope.READ)
 def policy_list(request: HttpRequest) -> JsonResponse:
-    defaults = set(request.api_client.default_policies.values_list("pk", flat=True))
-    rows = Policy.objects.with_version_summary().order_by("slug")
+    # Only the policies this client may classify under: the others are none of its business.
+    client = request.api_client
+    defaults = set(client.default_policies.values_list("pk", flat=True))
+    rows = Policy.objects.with_version_summary().filter(pk__in=client.allowed_policies.values("pk")).order_by("slug")
     data = [
         {"slug": p.slug, "name": p.name, "description": p.description, "published_version": p.published_number,
          "default": p.pk in defaults}
@@ -55,7 +57,7 @@ def policy_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"object": "list", "data": data})
 
 
-@api_view("POST")
+@api_view("POST", scope=Scope.SUBMIT)
 def item_create(request: HttpRequest) -> JsonResponse:
     """Submit one item: 201 with its state, or 200 with the stored item's state for a repeat."""
     client = request.api_client
@@ -70,7 +72,7 @@ def item_create(request: HttpRequest) -> JsonResponse:
     return JsonResponse(state, status=201 if created else 200)
 
 
-@api_view("POST")
+@api_view("POST", scope=Scope.SUBMIT)
 def item_batch(request: HttpRequest) -> JsonResponse:
     """Submit up to API_MAX_BATCH items at once, all or nothing."""
     client = request.api_client
@@ -105,12 +107,12 @@ def _item_response(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(item_states.item_states([pk])[pk])
 
 
-@api_view("GET")
+@api_view("GET", scope=Scope.READ)
 def item_detail(request: HttpRequest, item_id: int) -> JsonResponse:
     return _item_response(request, _get_item_for_client(request.api_client, pk=item_id))
 
 
-@api_view("GET")
+@api_view("GET", scope=Scope.READ)
 def item_by_external_id(request: HttpRequest, external_id: str) -> JsonResponse:
     json_input.check_text(external_id, "external_id")
     return _item_response(request, _get_item_for_client(request.api_client, external_id=external_id))

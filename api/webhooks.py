@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from api.metrics import DELIVERY_FAILURES
+
 USER_AGENT = "moderation-console-webhooks/1"
 
 
@@ -85,6 +87,7 @@ def post(url: str, payload: dict[str, Any], *, secret: str, delivery_id: str) ->
     """POST one signed delivery; never raises for network trouble (the result says what happened)."""
     refusal = destination_refusal(url)
     if refusal:
+        DELIVERY_FAILURES.labels("refused").inc()
         return PostResult(False, None, "", f"not sent: {refusal}"[:500])
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
@@ -99,6 +102,9 @@ def post(url: str, payload: dict[str, Any], *, secret: str, delivery_id: str) ->
         response = httpx.post(url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_S,
                               follow_redirects=False)
     except httpx.HTTPError as exc:
+        DELIVERY_FAILURES.labels("network").inc()
         return PostResult(False, None, "", f"{type(exc).__name__}: {exc}"[:500])
     ok = 200 <= response.status_code < 300
+    if not ok:
+        DELIVERY_FAILURES.labels("http_status").inc()
     return PostResult(ok, response.status_code, response.text[:500], "" if ok else f"HTTP {response.status_code}")

@@ -113,7 +113,8 @@ def seed(examples: list[tuple[str, bool]]) -> tuple[str, dict[str, Any]]:
     threshold = model.metrics["cv"]["threshold_at_recall_95"]
     routing.set_routing_rule(actor=None, version=routed, safe_below=threshold, violation_above=1.0,
                               sample_rate=0.02, violations_to_humans=False)
-    _, token = clients.create_client(actor=None, name="Bench", rate_limit_per_minute=10_000_000)
+    _, token = clients.create_client(actor=None, name="Bench", rate_limit_per_minute=10_000_000,
+                                     allowed_policies=[v.policy for v in versions.values()])
     return token, {"examples": model.n_examples, "safe_below": threshold}
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console import health, quality_views, views
+from console import health, metrics, quality_views, views
 
 app_name = "console"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # the review console
     path("items/", views.item_list, name="items"),
     path("items/<int:item_id>/", views.item_detail, name="item"),

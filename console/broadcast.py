@@ -64,6 +64,12 @@ def _send(group: str, message: dict[str, Any]) -> None:
     asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=5)
 
 
+def group_send(group: str, message: dict[str, Any]) -> None:
+    """Send `message` to a group that a layer above names for itself (the evaluation workbench's run
+    pages), through this module's one sender loop."""
+    _send(group, message)
+
+
 def on_commit(send: Callable[..., None], **kwargs: Any) -> None:
     """Call `send` (a broadcast of this module) with `kwargs` once the current transaction commits; a
     failure is logged, never raised (the change is stored; a page that missed it catches up on reload)."""

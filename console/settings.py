@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # ArrayField (API token scopes); PostgreSQL is the only database
     "django_htmx",
     "django_rq",
     "channels",
@@ -69,12 +70,15 @@ INSTALLED_APPS = [
     "accounts",
     "policies_app",
     "console",
+    "evaluations",
     "reasoner",
     "api",
     "demo",
 ]
 
 MIDDLEWARE = [
+    "console.request_ids.RequestIdMiddleware",  # first: every log line of a request carries its id
+    "console.metrics.RequestMetricsMiddleware",  # times everything below, static files included
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -204,19 +208,42 @@ SECURE_CSP = {
     "form-action": ["'self'"],
 }
 
+# "json": one JSON object per line (timestamp, level, logger, message, request_id during a request, and
+# an exception's traceback inside the same object) for log pipelines; "text": the message alone.
+LOG_FORMAT = envstr("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "console.request_ids.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,  # ISO 8601, UTC
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                    **({"formatter": "json"} if LOG_FORMAT == "json" else {})},
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Named here so Django's own handlers (its DEBUG-only console, mail_admins: ADMINS is never set)
+        # are dropped: Django's records reach the root handler alone, once, in LOG_FORMAT.
+        "django": {"level": "INFO"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # --- The model engine (see README: Engines) -------------------------------------------------------
 # Empty means no model is configured: reasoner work waits (queued) and the console says so.
 SAFEGUARD_BACKEND = envstr("SAFEGUARD_BACKEND")  # "", "vllm", "openai", or "scripted" (tests only)
 SAFEGUARD_MODEL = envstr("SAFEGUARD_MODEL", "openai/gpt-oss-safeguard-20b")
-SAFEGUARD_BASE_URL = envstr("SAFEGUARD_BASE_URL")  # OpenAI-compatible server, e.g. http://gpu:8000/v1
+# OpenAI-compatible server(s), e.g. http://gpu:8000/v1; several, separated by commas or spaces, share the load
+SAFEGUARD_BASE_URL = envstr("SAFEGUARD_BASE_URL")
 SAFEGUARD_API_KEY = envstr("SAFEGUARD_API_KEY")
 SAFEGUARD_TIMEOUT_S = envfloat("SAFEGUARD_TIMEOUT_S", 120.0)
 SAFEGUARD_MAX_RETRIES = envint("SAFEGUARD_MAX_RETRIES", 3)
@@ -225,17 +252,36 @@ SAFEGUARD_MAX_TOKENS = envint("SAFEGUARD_MAX_TOKENS", 4096)  # output budget: re
 SAFEGUARD_CONTEXT_TOKENS = envint("SAFEGUARD_CONTEXT_TOKENS", 131072)
 SAFEGUARD_BATCH_SIZE = envint("SAFEGUARD_BATCH_SIZE", 64)  # most prompts handed to the engine at once
 SAFEGUARD_BATCH_WAIT_MS = envint("SAFEGUARD_BATCH_WAIT_MS", 50)  # longest wait to fill a batch
-SAFEGUARD_LEASE_S = envint("SAFEGUARD_LEASE_S", 600)  # a running classification older than this is re-queued
+# A worker renews the leases of what it holds every third of SAFEGUARD_LEASE_S while the engine runs, so
+# a dead worker's rows are re-queued within about 1.3 leases; a row running longer than
+# SAFEGUARD_MAX_RUN_S is no longer renewed (its worker is hung, not slow) and is re-queued too.
+SAFEGUARD_LEASE_S = envint("SAFEGUARD_LEASE_S", 30)
+SAFEGUARD_MAX_RUN_S = envint("SAFEGUARD_MAX_RUN_S", 1800)
+# Evaluation runs share the workers with live traffic at a lower priority: a batch takes evaluation
+# results only once no live work is queued, and at most this many, so a live item that arrives meanwhile
+# waits for a short batch at worst.
+SAFEGUARD_EVAL_BATCH_SIZE = envint("SAFEGUARD_EVAL_BATCH_SIZE", 16)
 SAFEGUARD_ATTEMPTS = envint("SAFEGUARD_ATTEMPTS", 3)  # engine errors retried this often, then failed
 SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION = envfloat("SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION", 0.90)
 SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE = envint("SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE", 1)
 SAFEGUARD_SCRIPTED_LATENCY_S = envfloat("SAFEGUARD_SCRIPTED_LATENCY_S", 0.0)
+# The reasoner worker's own Prometheus exposition (engine metrics): 0 is off. Loopback by default, as
+# the web app's /metrics without a token; 0.0.0.0 for a scraper on another host (no token there).
+SAFEGUARD_METRICS_PORT = envint("SAFEGUARD_METRICS_PORT", 0)
+SAFEGUARD_METRICS_ADDR = envstr("SAFEGUARD_METRICS_ADDR", "127.0.0.1")
+
+# --- Metrics (see README: Operations) --------------------------------------------------------------
+# Set: /metrics wants "Authorization: Bearer <token>". Empty: /metrics answers loopback clients only.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # --- Ingestion API, first pass and webhooks (see README: API) ---------------------------------------
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 16 * 1024 * 1024)  # larger request bodies get 413
 API_MAX_BATCH = envint("API_MAX_BATCH", 1000)  # items per batch request (and inputs per moderation call)
 API_MAX_CONTENT_CHARS = envint("API_MAX_CONTENT_CHARS", 200_000)  # characters of one item's text
 API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", 600)  # requests per token; clients may override
+API_TOKEN_DEFAULT_DAYS = envint("API_TOKEN_DEFAULT_DAYS", 90)  # lifetime of a new API token; 0: never expires
+if API_TOKEN_DEFAULT_DAYS < 0:
+    raise ImproperlyConfigured("API_TOKEN_DEFAULT_DAYS must be 0 (never expires) or a number of days")
 # While Redis cannot count requests: "open" lets them through uncounted (the API keeps ingesting),
 # "closed" answers a JSON 503 with Retry-After. Either way a request never gets an HTML 500.
 API_RATE_LIMIT_WITHOUT_REDIS = envstr("API_RATE_LIMIT_WITHOUT_REDIS", "open").lower()

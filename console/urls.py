@@ -1,7 +1,7 @@
 """The project's URLconf: the review app, the policies app, the API, login and the admin.
 
 RQ's own dashboard is not mounted: some of its actions failed and none were audited; queue depths are
-on /readyz and the review dashboard instead."""
+on /readyz, /metrics and the review dashboard instead."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +27,7 @@ from console import dashboard as dashboard_stats
 from console.errors import ClaimConflict, DecisionConflict, ReviewError
 from console.forms import ORDER_CHOICES, QUEUE_CHOICES, CommentForm, OverrideForm, ReasonForm
 from console.models import Classification, DisturbingCategory, Item, Stage
+from console.streaming import streamed
 from console.wellness import set_disturbing_categories
 from policies_app.models import PolicyVersion
 
@@ -93,7 +94,7 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | Http
         return HttpResponse("Export formats are csv and jsonl", status=400, content_type="text/plain")
     events = _audit_events(request).order_by("created_at", "id").values_list(*EXPORT_FIELDS)
 
-    def rows() -> Iterator[str]:
+    def rows() -> Generator[str]:
         if fmt == "csv":
             writer = csv.writer(_Echo())
             yield writer.writerow(EXPORT_FIELDS)
@@ -110,7 +111,7 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | Http
                 yield json.dumps(record) + "\n"
 
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    response = StreamingHttpResponse(rows(), content_type=content_type)
+    response = StreamingHttpResponse(streamed(request, rows()), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="audit-log.{fmt}"'
     return response
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 import safeguard
@@ -34,8 +34,9 @@ from audit.writer import sql_params
 from console import signals
 from console.bulk_insert import dumps
 from console.models import Classification, ClassificationStatus, Item, Stage
+from evaluations import signals as evaluation_signals
 from policies_app.models import PolicyVersion
-from reasoner import sql
+from reasoner import metrics, sql
 
 log = logging.getLogger("console.reasoner")  # the name it had before the reasoner became an app
 
@@ -99,9 +100,15 @@ def new_worker_id() -> str:
 # --- what moves through the pipeline ------------------------------------------------------------
 
 
+# The two lanes of work: live classifications, and the results of evaluation runs, which a worker takes
+# only when no live work is queued (and never more than SAFEGUARD_EVAL_BATCH_SIZE in one batch).
+LIVE = "live"
+EVALUATION = "evaluation"
+
+
 @dataclass(slots=True)
 class Claimed:
-    """One classification this worker holds, with what is needed to prompt for it."""
+    """One classification (or evaluation result) this worker holds, with what is needed to prompt for it."""
 
     id: int
     version_id: int
@@ -110,6 +117,11 @@ class Claimed:
     content: str
     turns: Any
     item_repr: str
+    lane: str = LIVE
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.lane, self.id)
 
 
 @dataclass(slots=True)
@@ -140,6 +152,11 @@ class Outcome:
     needs_review: bool = False
     lease_expires_at: datetime | None = None
     finished_at: datetime | None = None
+    lane: str = LIVE
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.lane, self.id)
 
 
 @dataclass(slots=True)
@@ -152,6 +169,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.ready)
+
+    @property
+    def keys(self) -> list[tuple[str, int]]:
+        """(lane, id) of every row held: ids alone are not unique across the two lanes' tables."""
+        return [row.key for row in self.sent] + [o.key for o in self.ready]
 
     def extend(self, other: Batch) -> None:
         self.sent += other.sent
@@ -187,6 +209,7 @@ class Pipeline:
         self.prompt_limit = settings.SAFEGUARD_CONTEXT_TOKENS - settings.SAFEGUARD_MAX_TOKENS
         self.attempts = settings.SAFEGUARD_ATTEMPTS
         self.lease = timedelta(seconds=settings.SAFEGUARD_LEASE_S)
+        self.eval_batch_size = settings.SAFEGUARD_EVAL_BATCH_SIZE
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
 
@@ -195,7 +218,7 @@ class Pipeline:
     def claim(self, limit: int | None = None, *, now: datetime | None = None,
               ids: Sequence[int] | None = None) -> Batch:
         """Claim up to `limit` queued classifications (oldest first; only those in `ids` if given) and
-        render their prompts."""
+        render their prompts. Room left once no live work is queued goes to evaluation results."""
         now = now or timezone.now()
         limit = self.batch_size if limit is None else limit
         batch = Batch()
@@ -225,10 +248,29 @@ class Pipeline:
                           "action": "classification.started", "rows": dumps(audit)}
                 with connection.cursor() as cursor:
                     cursor.execute(sql.AUDIT_SQL, params)
+            room = min(limit - len(claimed), self.eval_batch_size)
+            if ids is None and room > 0:
+                claimed += self._claim_evaluation(now, room)
         self.timings["claim"] += time.perf_counter() - started
         if claimed:
             self._render(batch, claimed, now)
         return batch
+
+    def _claim_evaluation(self, now: datetime, limit: int) -> list[Claimed]:
+        # Not audited row by row: an evaluation result is a measurement, not a moderation state; its
+        # run is audited when it starts, is cancelled and finishes (evaluations.runs).
+        params = {"worker": self.worker_id, "now": now, "lease": now + self.lease, "limit": limit}
+        with connection.cursor() as cursor:
+            cursor.execute(sql.EVAL_CLAIM_SQL, params)
+            rows = cursor.fetchall()
+        claimed = [
+            Claimed(id=pk, version_id=version_id, attempts=attempts, kind=kind, content=text,
+                    turns=json.loads(turns) if isinstance(turns, str) else turns,
+                    item_repr=f"run {run_id}:{subject_id}", lane=EVALUATION)
+            for pk, version_id, attempts, subject_id, kind, text, turns, run_id in rows
+        ]
+        _load_specs({row.version_id for row in claimed})
+        return claimed
 
     def _repr(self, row: Claimed, status: str) -> str:
         # What str(classification) says, without loading the item and version rows again.
@@ -272,7 +314,7 @@ class Pipeline:
         """The new state of a claimed row: `fields` are Outcome's (the columns `store` writes)."""
         fields.setdefault("worker", self.worker_id)
         return Outcome(id=row.id, action=f"classification.{status}", repr=self._repr(row, status),
-                       attempts=row.attempts, status=status, **fields)
+                       attempts=row.attempts, status=status, lane=row.lane, **fields)
 
     # run
 
@@ -285,14 +327,19 @@ class Pipeline:
             completions = self.engine.generate(batch.requests)
         except safeguard.EngineError as exc:
             log.warning("engine %s failed a batch of %d: %s", self.engine.name, len(batch.requests), exc)
+            metrics.ERRORS.labels("engine_error").inc()
             return None, str(exc) or exc.__class__.__name__
         except Exception as exc:  # an engine bug must not kill the worker: the batch is retried
             log.exception("engine %s raised on a batch of %d", self.engine.name, len(batch.requests))
+            metrics.ERRORS.labels("exception").inc()
             return None, f"{exc.__class__.__name__}: {exc}"
         finally:
-            self.timings["engine"] += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.timings["engine"] += elapsed
             self.counts["batches"] += 1
+            metrics.observe_batch(elapsed, len(batch.requests))
         if len(completions) != len(batch.requests):
+            metrics.ERRORS.labels("mismatch").inc()
             return None, f"the engine returned {len(completions)} completions for {len(batch.requests)} requests"
         if any(c.key != r.key for c, r in zip(completions, batch.requests, strict=True)):
             # The protocol promises request order; an engine that broke it is matched up by key instead.
@@ -300,6 +347,7 @@ class Pipeline:
             missing = "the engine returned no completion for this item"
             completions = [by_key.get(r.key) or safeguard.Completion(key=r.key, finish_reason="error", error=missing)
                            for r in batch.requests]
+        metrics.observe_completions(batch.requests, completions)
         return completions, ""
 
     # read and store
@@ -314,6 +362,18 @@ class Pipeline:
     ) -> list[int]:
         """Read the completions and store every outcome of the batch; the ids written come back."""
         now = now or timezone.now()
+        return self.store(self.read(batch, completions, error, now=now), now=now)
+
+    def read(
+        self,
+        batch: Batch,
+        completions: Sequence[safeguard.Completion] | None,
+        error: str = "",
+        *,
+        now: datetime | None = None,
+    ) -> list[Outcome]:
+        """Every outcome of the batch: the completions read into verdicts, or the batch's failure."""
+        now = now or timezone.now()
         started = time.perf_counter()
         outcomes = list(batch.ready)
         if completions is None:
@@ -322,7 +382,7 @@ class Pipeline:
             for row, request, completion in zip(batch.sent, batch.requests, completions, strict=True):
                 outcomes.append(self._read(row, request, completion, now))
         self.timings["parse"] += time.perf_counter() - started
-        return self.store(outcomes, now=now)
+        return outcomes
 
     def _read(self, row: Claimed, request: safeguard.Request, completion: safeguard.Completion,
               now: datetime) -> Outcome:
@@ -369,6 +429,10 @@ class Pipeline:
         started = time.perf_counter()
         try:
             written = self._store(outcomes, now)
+        except (OperationalError, InterfaceError):
+            # The database is away (restarting, unreachable), not one bad row: the caller retries the
+            # whole batch, and writing rows one by one now would only mark good results as unstorable.
+            raise
         except DatabaseError:
             # One bad row must not strand the other 63: write them one by one to find it.
             log.exception("storing a batch of %d failed; storing row by row", len(outcomes))
@@ -376,6 +440,8 @@ class Pipeline:
             for outcome in outcomes:
                 try:
                     written += self._store([outcome], now)
+                except (OperationalError, InterfaceError):
+                    raise
                 except DatabaseError as exc:
                     log.exception("classification %s: its result could not be stored", outcome.id)
                     written += self._store([self._unstorable(outcome, exc)], now)
@@ -386,9 +452,30 @@ class Pipeline:
     def _unstorable(self, outcome: Outcome, exc: Exception) -> Outcome:
         return Outcome(id=outcome.id, action=f"classification.{FAILED}", repr=outcome.repr, attempts=outcome.attempts,
                        status=FAILED, worker=self.worker_id, needs_review=True, finished_at=outcome.finished_at,
-                       model_name=outcome.model_name, error=f"the result could not be stored: {exc}"[:2000])
+                       model_name=outcome.model_name, error=f"the result could not be stored: {exc}"[:2000],
+                       lane=outcome.lane)
 
     def _store(self, outcomes: list[Outcome], now: datetime) -> list[int]:
+        live = [o for o in outcomes if o.lane == LIVE]
+        evaluation = [o for o in outcomes if o.lane == EVALUATION]
+        with transaction.atomic():
+            return self._store_live(live, now) + self._store_evaluation(evaluation)
+
+    def _store_evaluation(self, outcomes: list[Outcome]) -> list[int]:
+        if not outcomes:
+            return []
+        rows = [{"id": o.id, **{name: getattr(o, name) for name, _ in sql.WRITE_COLUMNS}} for o in outcomes]
+        with connection.cursor() as cursor:
+            cursor.execute(sql.EVAL_WRITE_SQL, {"rows": dumps(rows), "worker": self.worker_id})
+            ids = [int(pk) for (pk,) in cursor.fetchall()]
+        if ids:
+            transaction.on_commit(lambda: signals.send(evaluation_signals.results_stored, sender=Pipeline,
+                                                       result_ids=ids))
+        return ids
+
+    def _store_live(self, outcomes: list[Outcome], now: datetime) -> list[int]:
+        if not outcomes:
+            return []
         rows = []
         for o in outcomes:
             row = {name: getattr(o, name) for name, _ in sql.WRITE_COLUMNS}
@@ -415,6 +502,43 @@ class Pipeline:
         if ids:
             transaction.on_commit(lambda: self.notify(ids))
         return ids
+
+    # leases
+
+    def renew(self, keys: Sequence[tuple[str, int]], *, now: datetime | None = None) -> list[tuple[str, int]]:
+        """Extend the lease of these (lane, id) rows, where they are still running and ours and not hung
+        (running longer than SAFEGUARD_MAX_RUN_S); the keys renewed come back."""
+        now = now or timezone.now()
+        params = {"worker": self.worker_id, "lease": now + self.lease,
+                  "oldest": now - timedelta(seconds=settings.SAFEGUARD_MAX_RUN_S)}
+        renewed: list[tuple[str, int]] = []
+        for lane, statement in ((LIVE, sql.RENEW_SQL), (EVALUATION, sql.EVAL_RENEW_SQL)):
+            ids = [pk for key_lane, pk in keys if key_lane == lane]
+            if ids:
+                with connection.cursor() as cursor:
+                    cursor.execute(statement, {**params, "ids": ids})
+                    renewed += [(lane, pk) for (pk,) in cursor.fetchall()]
+        return renewed
+
+    def release(self, batch: Batch, reason: str, *, now: datetime | None = None) -> list[tuple[str, int]]:
+        """Put a batch's rows that are still ours back in the queue at once (live ones audited with
+        `reason`); the (lane, id) keys released come back."""
+        now = now or timezone.now()
+        held = [(row.key, self._repr(row, QUEUED)) for row in batch.sent] + [(o.key, o.repr) for o in batch.ready]
+        after = {"status": QUEUED, "reason": _clean(reason)[:500]}
+        live = [{"id": pk, "repr": text[:300], "after": after} for (lane, pk), text in held if lane == LIVE]
+        evaluation = [pk for (lane, pk), _ in held if lane == EVALUATION]
+        released: list[tuple[str, int]] = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            if live:
+                params = {**sql_params(actor=None, actor_name=self.actor_name, object_type=Classification, at=now),
+                          "rows": dumps(live), "worker": self.worker_id}
+                cursor.execute(sql.RELEASE_SQL, params)
+                released += [(LIVE, int(pk)) for (pk,) in cursor.fetchall()]
+            if evaluation:
+                cursor.execute(sql.EVAL_RELEASE_SQL, {"ids": evaluation, "worker": self.worker_id})
+                released += [(EVALUATION, int(pk)) for (pk,) in cursor.fetchall()]
+        return released
 
     def notify(self, ids: list[int]) -> None:
         """Tell the layers that listen (open pages, the API's webhooks) that these results are stored."""

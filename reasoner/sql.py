@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from audit.writer import insert_sql
 from console.models import Classification, Item
+from evaluations.models import EvaluationResult, EvaluationRun, Example
 
 _CLAIM_SQL = """
 WITH claimed AS (
@@ -99,11 +100,88 @@ WHERE c.id = stale.id
 RETURNING c.id, c.status, c.attempts, stale.worker
 """
 
+# The heartbeat: a worker renews the leases of the rows it holds while the engine runs them, so a lease
+# can be short (a dead worker's rows are swept soon) without a slow batch being taken from a live one.
+# A row that has been running longer than `oldest` allows is not renewed: its worker is hung, not slow.
+_RENEW_SQL = """
+UPDATE {c} SET lease_expires_at = %(lease)s
+WHERE id = ANY(%(ids)s) AND status = 'running' AND worker = %(worker)s AND started_at > %(oldest)s
+RETURNING id
+"""
+
+# A batch whose results could not be stored goes back to the queue at once (audited), instead of
+# waiting out its lease; the same "running and mine" guard as a store.
+_RELEASE_SQL = """
+WITH v AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, repr text, after jsonb)),
+released AS (
+    UPDATE {c} AS c SET status = 'queued', worker = '', lease_expires_at = NULL
+    FROM v
+    WHERE c.id = v.id AND c.status = 'running' AND c.worker = %(worker)s
+    RETURNING c.id)
+""" + insert_sql(
+    "v JOIN released ON released.id = v.id",
+    action="'classification.released'", object_id="v.id::text", object_repr="v.repr",
+    before="""'{"status": "running"}'::jsonb""", after="v.after", order_by="v.id",
+) + " RETURNING object_id"
+
+
+# The evaluation lane: the same claim, store, renew, release and sweep over evaluation results, which
+# are not audited row by row (their runs are). Only results of runs still running are claimed, so a
+# cancelled run stops at once. A result is about a labelled example (prompted as a conversation when it
+# has turns) or, in a shadow run, about a live item.
+_EVAL_CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE {r} AS c
+    SET status = 'running', worker = %(worker)s, started_at = %(now)s, lease_expires_at = %(lease)s,
+        attempts = c.attempts + 1
+    WHERE c.id = ANY(ARRAY(
+        SELECT q.id FROM {r} AS q JOIN {run} AS run ON run.id = q.run_id
+        WHERE q.status = 'queued' AND run.status = 'running'
+          AND (q.lease_expires_at IS NULL OR q.lease_expires_at <= %(now)s)
+        ORDER BY q.created_at, q.id
+        LIMIT %(limit)s
+        FOR UPDATE OF q SKIP LOCKED))
+    RETURNING c.id, c.example_id, c.item_id, c.run_id, c.attempts)
+SELECT claimed.id, run.policy_version_id, claimed.attempts, COALESCE(e.id, i.id),
+       CASE WHEN e.id IS NULL THEN i.kind
+            WHEN e.turns IS NOT NULL AND jsonb_typeof(e.turns) = 'array' THEN 'conversation'
+            ELSE e.kind END,
+       COALESCE(e.content, i.content), COALESCE(e.turns, i.turns), claimed.run_id
+FROM claimed
+LEFT JOIN {e} AS e ON e.id = claimed.example_id
+LEFT JOIN {i} AS i ON i.id = claimed.item_id
+JOIN {run} AS run ON run.id = claimed.run_id
+ORDER BY claimed.id
+"""
+
+_EVAL_WRITE_SQL = """
+WITH v AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, {typed}))
+UPDATE {r} AS c SET {assignments}
+FROM v
+WHERE c.id = v.id AND c.status = 'running' AND c.worker = %(worker)s
+RETURNING c.id
+"""
+
+_EVAL_RENEW_SQL = _RENEW_SQL.replace("{c}", "{r}")
+
+_EVAL_RELEASE_SQL = """
+UPDATE {r} SET status = 'queued', worker = '', lease_expires_at = NULL
+WHERE id = ANY(%(ids)s) AND status = 'running' AND worker = %(worker)s
+RETURNING id
+"""
+
+_EVAL_SWEEP_SQL = _SWEEP_SQL.replace("{c}", "{r}").replace(
+    "RETURNING c.id, c.status, c.attempts, stale.worker", "RETURNING c.id, c.status")
+
 
 def _sql(template: str) -> str:
     return (
         template.replace("{c}", Classification._meta.db_table)
         .replace("{i}", Item._meta.db_table)
+        .replace("{r}", EvaluationResult._meta.db_table)
+        .replace("{run}", EvaluationRun._meta.db_table)
+        .replace("{e}", Example._meta.db_table)
         .replace("{typed}", ", ".join(f"{name} {kind}" for name, kind in WRITE_COLUMNS))
         .replace("{assignments}", ", ".join(f"{name} = v.{name}" for name, _ in WRITE_COLUMNS))
     )
@@ -114,3 +192,10 @@ CLAIM_IDS_SQL = _sql(_CLAIM_SQL.replace("{only}", "AND q.id = ANY(%(ids)s)"))
 AUDIT_SQL = _sql(_AUDIT_SQL)
 WRITE_SQL = _sql(_WRITE_SQL)
 SWEEP_SQL = _sql(_SWEEP_SQL)
+RENEW_SQL = _sql(_RENEW_SQL)
+RELEASE_SQL = _sql(_RELEASE_SQL)
+EVAL_CLAIM_SQL = _sql(_EVAL_CLAIM_SQL)
+EVAL_WRITE_SQL = _sql(_EVAL_WRITE_SQL)
+EVAL_RENEW_SQL = _sql(_EVAL_RENEW_SQL)
+EVAL_RELEASE_SQL = _sql(_EVAL_RELEASE_SQL)
+EVAL_SWEEP_SQL = _sql(_EVAL_SWEEP_SQL)

@@ -1,5 +1,6 @@
-"""The sweeper: re-queues classifications whose worker died or hung (their lease ran out). Every
-worker runs it every SWEEP_EVERY_S; `manage.py sweep_classifications` runs it once."""
+"""The sweeper: re-queues classifications whose worker died or hung (their lease ran out, unrenewed by
+the worker's heartbeat). Every worker runs it every third of a lease; `manage.py sweep_classifications`
+runs it once."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.writer import Entry, record_many
-from console import wakeup
+from console import signals, wakeup
 from console.models import Classification
+from evaluations import signals as evaluation_signals
 from reasoner import sql
 from reasoner.pipeline import QUEUED, RUNNING
 
 log = logging.getLogger("console.reasoner")  # the name it had before the reasoner became an app
-
-SWEEP_EVERY_S = 30.0
 
 
 def sweep_stale(now: datetime | None = None) -> int:
@@ -28,6 +28,26 @@ def sweep_stale(now: datetime | None = None) -> int:
     every time cannot loop forever. Returns how many rows were swept.
     """
     now = now or timezone.now()
+    return _sweep_live(now) + _sweep_evaluation(now)
+
+
+def _sweep_evaluation(now: datetime) -> int:
+    """The same for evaluation results (not audited row by row: their run is)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql.EVAL_SWEEP_SQL, {"now": now, "attempts": settings.SAFEGUARD_ATTEMPTS})
+            rows = cursor.fetchall()
+        if rows:
+            ids = [pk for pk, _ in rows]
+            # A result that failed for good may be its run's last: let the run see it.
+            transaction.on_commit(lambda: signals.send(evaluation_signals.results_stored, sender=sweep_stale,
+                                                       result_ids=ids))
+            transaction.on_commit(wakeup.wake_reasoner)
+            log.warning("swept %d evaluation results whose lease expired", len(rows))
+    return len(rows)
+
+
+def _sweep_live(now: datetime) -> int:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql.SWEEP_SQL, {"now": now, "attempts": settings.SAFEGUARD_ATTEMPTS})

@@ -11,6 +11,8 @@ from api import clients, ingest
 from api.models import ApiClient
 from console import intake
 from console.models import Item
+from evaluations import sets
+from evaluations.models import LabeledSet
 from policies_app import services as policy_services
 from policies_app.models import PolicyVersion
 
@@ -65,3 +67,12 @@ def make_item(*, versions: list[PolicyVersion] | None = None, **fields: Any) -> 
     [state] = ingest.ingest(client=api_client_for(data["source"]),
                             submissions=[ingest.Submission(data=data, versions=list(versions or []))])
     return Item.objects.get(pk=state["id"])
+
+
+def make_labeled_set(policy: Any, rows: list[tuple[str, str]], *, name: str = "", actor: Any = None) -> LabeledSet:
+    """A labelled set of `policy` with (text, label) rows, made through the sets service as an import does."""
+    labeled_set = sets.create_set(actor=actor, policy=policy, name=name or f"Set {next(_counter)}")
+    sets.add_examples(actor=actor, labeled_set=labeled_set,
+                      examples=[sets.NewExample(label=label, content=text, row=n) for n, (text, label) in
+                                enumerate(rows, start=1)])
+    return labeled_set

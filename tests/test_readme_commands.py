@@ -1,7 +1,9 @@
-"""The README's two commands, run from a clean clone as a newcomer would (slow: a fresh .venv)."""
+"""The README's two commands, run from a clean clone as a newcomer would (slow: a fresh .venv); and `up`
+run from this checkout, to see it outlive its embedded servers' deaths."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +132,90 @@ def test_the_up_command_serves_the_console_with_demo_data_and_logins_per_role(cl
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+def _servers_of(data: Path) -> dict[int, str]:
+    """The embedded servers' live processes under `data`, by PID: PostgreSQL's postmaster and backends (a
+    backend's command line does not name the folder, but every one runs in it) and redis-server (in its
+    --dir)."""
+    found = {}
+    for proc in psutil.process_iter(["name", "cwd", "status"]):
+        name, cwd = proc.info["name"], proc.info["cwd"]
+        if name in {"postgres", "redis-server"} and cwd and Path(cwd).is_relative_to(data) and _alive(proc):
+            found[proc.pid] = name
+    return found
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_for(condition, log: Path, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"{what} within {timeout} s:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+    return result
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_starts_its_killed_servers_again_and_stops_the_ones_running_at_the_end():
+    # This checkout's dev.py (a clone would hold the last commit's) with this checkout's .venv, and a data
+    # folder and port of its own, so it runs beside another `up` or test run.
+    folder = Path(tempfile.mkdtemp(prefix="console-up-restarts-")).resolve()
+    data, port = folder / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(PORT=str(port), CONSOLE_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    log = folder / "up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(readme_commands()["up"].split(), cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: "The console is up" in log.read_text() or proc.poll() is not None, log,
+                  "`up` came up", timeout=300)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        children = psutil.Process(proc.pid).children(recursive=True)
+
+        # Redis killed: `up` starts another, and that one is the one it stops at the end.
+        [redis_pid] = [pid for pid, name in _servers_of(data).items() if name == "redis-server"]
+        os.kill(redis_pid, signal.SIGKILL)
+        _wait_for(lambda: "embedded Redis exited with -9; starting it again" in log.read_text(), log,
+                  "`up` saw Redis die")
+
+        # The postmaster killed: `up` starts PostgreSQL again, and the console is ready again.
+        killed = int((data / "pg" / "postmaster.pid").read_text().split()[0])
+        os.kill(killed, signal.SIGKILL)
+        started = time.monotonic()
+        line = _wait_for(lambda: re.search(rf"embedded PostgreSQL is running again \(pid (\d+), was {killed}\)",
+                                           log.read_text()), log, "`up` started PostgreSQL again")
+        _wait_for(lambda: _ready(base), log, "/readyz answered 200 again")
+        print(f"PostgreSQL killed to /readyz 200: {time.monotonic() - started:.1f} s")
+        servers = _servers_of(data)
+        assert int(line.group(1)) in servers and killed not in servers
+        assert "redis-server" in servers.values() and redis_pid not in servers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        left, output = _servers_of(data), log.read_text()[-3000:]
+        for pid in left:  # so a failure leaves nothing running
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert proc.returncode == 0, output
+    assert left == {}, (left, output)
+    assert not [child.pid for child in children if _alive(child)], output
 
 
 def test_the_test_command_passes_in_a_clean_clone(clone):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from safeguard.completion import Completion, Request
+from safeguard.engines.endpoints import split_urls
 
 BACKENDS = ("vllm", "openai", "scripted")
 
@@ -33,6 +34,8 @@ class Engine(Protocol):
 class EngineConfig:
     """Engine settings; `backend` "" means no engine is configured.
 
+    base_url names the OpenAI-compatible server, or several: a list, or one string
+    separated by commas or whitespace (the HTTP engine spreads requests over them).
     vllm_kwargs go straight to vllm.LLM (gpu_memory_utilization,
     tensor_parallel_size, ...). retry_backoff_s is the first back-off of the HTTP
     engine, doubled on each retry; temperature 0 keeps verdicts reproducible.
@@ -40,7 +43,7 @@ class EngineConfig:
 
     backend: str = ""
     model: str = "openai/gpt-oss-safeguard-20b"
-    base_url: str = ""
+    base_url: str | Sequence[str] = ""
     api_key: str = ""
     timeout_s: float = 120
     max_retries: int = 3
@@ -51,6 +54,11 @@ class EngineConfig:
     scripted_latency_s: float = 0.0
     retry_backoff_s: float = 0.5
     temperature: float = 0.0
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """base_url as its separate servers, without trailing slashes."""
+        return split_urls(self.base_url)
 
 
 def load_engine(config: EngineConfig) -> Engine | None:

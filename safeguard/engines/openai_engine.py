@@ -5,11 +5,19 @@ system message (these servers render it as harmony's developer instructions),
 the item in the user message, and the server splits the answer into
 ``content`` (final channel) and ``reasoning_content`` / ``reasoning`` (analysis).
 
-Requests run concurrently on an asyncio loop (at most `concurrency` in flight),
-each with its own timeout and retries with exponential back-off and jitter on
-connection errors, timeouts, 429 and 5xx. Whatever goes wrong with one item,
-including a malformed body, comes back as that item's error Completion; nothing
-here ever turns a failure into an answer.
+Requests run concurrently on an asyncio loop (at most `concurrency` in flight,
+over all servers together), each with its own timeout and retries with
+exponential back-off and jitter on connection errors, timeouts, 429 and 5xx.
+
+`base_url` may name several servers (see `endpoints`): each request goes to the
+least busy one that is up, and a try that fails moves at once to another server
+that is up; the back-off applies only once no such server is left.
+
+Whatever goes wrong with one item, including a malformed body, comes back as
+that item's error Completion; nothing here ever turns a failure into an answer.
+When no request of a batch got an answer because every server failed it
+(unreachable, timed out, 5xx), the batch raises EngineError instead, so the
+caller sees one outage rather than many item errors.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from typing import Any
 import httpx
 
 from safeguard.completion import Completion, Request
-from safeguard.engines.base import EngineConfig
+from safeguard.engines.base import EngineConfig, EngineError
+from safeguard.engines.endpoints import Endpoint, EndpointPool
 from safeguard.prompt import content_text
 
 MAX_RETRY_AFTER_S = 60.0
@@ -32,9 +41,12 @@ _BODY_SNIPPET = 300
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    """A try that may succeed later or elsewhere; `down` when the server itself failed (not a 429)."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, down: bool = True) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.down = down
 
 
 async def post_json(
@@ -73,11 +85,17 @@ class OpenAIEngine:
     """Chat completions over HTTP; see the module docstring."""
 
     def __init__(self, config: EngineConfig) -> None:
-        if not config.base_url.strip():
+        base_urls = config.base_urls
+        if not base_urls:
             raise ValueError("the openai backend needs base_url (e.g. http://localhost:8000/v1)")
+        for base_url in base_urls:
+            if not base_url.startswith(("http://", "https://")):
+                raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
         self.config = config
         self.name = config.model
-        self.url = config.base_url.strip().rstrip("/") + "/chat/completions"
+        # One pool for the life of the engine, so a server marked down stays down across batches.
+        self.pool = EndpointPool(base_urls)
+        self.url = self.pool.endpoints[0].url
         self.headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
 
     def payload(self, request: Request) -> dict[str, Any]:
@@ -103,17 +121,25 @@ class OpenAIEngine:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         slots = asyncio.Semaphore(concurrency)
         async with httpx.AsyncClient(timeout=httpx.Timeout(self.config.timeout_s), limits=limits) as client:
-            return list(await asyncio.gather(*(self._one(client, slots, request) for request in requests)))
+            results = await asyncio.gather(*(self._one(client, slots, request) for request in requests))
+        if all(unavailable for _, unavailable in results):
+            servers = "the server" if len(self.pool) == 1 else f"all {len(self.pool)} servers"
+            raise EngineError(f"{servers} failed every request of the batch: {self.pool.describe_failures()}")
+        return [completion for completion, _ in results]
 
-    async def _one(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, request: Request) -> Completion:
+    async def _one(
+        self, client: httpx.AsyncClient, slots: asyncio.Semaphore, request: Request
+    ) -> tuple[Completion, bool]:
+        """The request's completion, and whether it failed because no server could answer it."""
         started = time.perf_counter()
+        unavailable = False
         async with slots:
             try:
-                completion = await self._with_retries(client, request)
+                completion, unavailable = await self._with_retries(client, request)
             except Exception as exc:  # a bug or an odd library error must not sink the batch
                 completion = self._error(request, f"unexpected error: {exc!r}")
         completion.latency_s = time.perf_counter() - started
-        return completion
+        return completion, unavailable
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         # Exponential with "equal jitter": half fixed, half random, so many clients
@@ -122,25 +148,44 @@ class OpenAIEngine:
         delay = delay / 2 + random.uniform(0, delay / 2)
         return max(delay, retry_after or 0.0)
 
-    async def _with_retries(self, client: httpx.AsyncClient, request: Request) -> Completion:
+    async def _with_retries(self, client: httpx.AsyncClient, request: Request) -> tuple[Completion, bool]:
+        """Up to max_retries + (number of servers) tries. A failed try moves at once to a server that is
+        up and has not failed this request since its last back-off; with none left, it backs off first.
+        One server gives exactly the old max_retries + 1 tries; each added server adds one try, so the
+        worst case grows by one timeout per server, not by a multiple."""
         payload = self.payload(request)
-        attempts = max(0, self.config.max_retries) + 1
-        last = ""
-        retry_after: float | None = None
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(self._backoff(attempt, retry_after))
+        tries = max(0, self.config.max_retries) + len(self.pool)
+        last: _Retryable | None = None
+        tried: list[Endpoint] = []
+        backoffs = 0
+        for _ in range(tries):
+            endpoint = self.pool.pick_other(tried) if tried else None
+            if tried and endpoint is None:
+                backoffs += 1
+                await asyncio.sleep(self._backoff(backoffs, last.retry_after if last else None))
+                tried = []
+            endpoint = endpoint or self.pool.pick()
+            tried.append(endpoint)
+            error, down = "not answered", False  # what a cancellation or a bug here leaves
             try:
-                return await self._attempt(client, request, payload)
+                completion = await self._attempt(client, endpoint, request, payload)
+                error = ""
+                return completion, False
             except _Retryable as exc:
-                last, retry_after = str(exc), exc.retry_after
-        return self._error(request, f"gave up after {attempts} attempts: {last}")
+                error, down = str(exc), exc.down
+                where = f"{endpoint.base_url}: " if len(self.pool) > 1 else ""
+                last = _Retryable(f"{where}{exc}", exc.retry_after, down=exc.down)
+            finally:
+                self.pool.release(endpoint, error=error, down=down)
+        return self._error(request, f"gave up after {tries} attempts: {last}"), last.down if last else True
 
-    async def _attempt(self, client: httpx.AsyncClient, request: Request, payload: dict[str, Any]) -> Completion:
+    async def _attempt(
+        self, client: httpx.AsyncClient, endpoint: Endpoint, request: Request, payload: dict[str, Any]
+    ) -> Completion:
         try:
             # httpx's timeout bounds each phase; this bounds the whole exchange.
             async with asyncio.timeout(self.config.timeout_s):
-                response = await post_json(client, self.url, payload, self.headers)
+                response = await post_json(client, endpoint.url, payload, self.headers)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise _Retryable(f"timed out after {self.config.timeout_s}s") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -149,7 +194,7 @@ class OpenAIEngine:
             return self._error(request, f"request failed: {exc!r}")
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}: {_snippet(response)}", _retry_after(response))
+            raise _Retryable(f"HTTP {status}: {_snippet(response)}", _retry_after(response), down=status != 429)
         if status >= 400:
             return self._error(request, f"HTTP {status}: {_snippet(response)}")
         return self._read(request, response)

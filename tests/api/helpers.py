@@ -1,4 +1,5 @@
-"""A JSON caller, a webhook receiver and an in-process job runner for the API tests."""
+"""A JSON caller, a webhook receiver, an in-process job runner and `allow` (more policies for a client)
+for the API tests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.test import Client
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
-from api import redis_client
+from api import clients, redis_client
+from api.models import ApiClient
 
 
 class JsonCaller:
@@ -33,6 +35,15 @@ class JsonCaller:
 
     def get(self, url: str, *, token: str | None = None, **params: Any):
         return self.client.get(url, params, headers=self._headers(token))
+
+
+def allow(client: ApiClient, *policies: Any) -> ApiClient:
+    """Let `client` classify under `policies` too (Policy rows), through the audited service the pages use."""
+    client = ApiClient.objects.get(pk=client.pk)
+    allowed = [*client.allowed_policies.all(), *policies]
+    return clients.update_client(actor=None, client=client, allowed_policies=allowed,
+                                 default_policies=list(client.default_policies.all()), webhook_url=client.webhook_url,
+                                 rate_limit_per_minute=client.rate_limit_per_minute)
 
 
 class Receiver:

@@ -38,11 +38,12 @@ def test_client_creation_refuses_bad_fields_and_changes_nothing(acme, admin_user
 
 def test_changing_and_revoking_a_client_are_audited(acme, admin_user, other_policy):
     client, _ = acme
-    clients.update_client(actor=admin_user, client=client, default_policies=[other_policy.policy],
-                           webhook_url="https://example.org/hook", rate_limit_per_minute=5)
+    clients.update_client(actor=admin_user, client=client, allowed_policies=[other_policy.policy],
+                           default_policies=[other_policy.policy], webhook_url="https://example.org/hook",
+                           rate_limit_per_minute=5)
     changed = AuditEvent.objects.get(action="api_client.changed")
-    assert changed.before["default_policies"] == ["spam"]
-    assert changed.after["default_policies"] == ["harassment"]
+    assert changed.before["default_policies"] == changed.before["allowed_policies"] == ["spam"]
+    assert changed.after["default_policies"] == changed.after["allowed_policies"] == ["harassment"]
     clients.revoke_client(actor=admin_user, client=client)
     clients.revoke_client(actor=admin_user, client=client)  # a second revoke changes nothing
     assert AuditEvent.objects.filter(action="api_client.revoked").count() == 1

@@ -41,7 +41,8 @@ def test_admins_find_the_pages_in_the_nav(admin_client_, moderator_client):
 
 def test_an_admin_creates_a_client_and_sees_its_token_once(admin_client_, admin_user, spam):
     response = admin_client_.post("/integrations/clients/new/", {
-        "name": "Chat App", "default_policies": [spam.policy.pk], "webhook_url": "https://chat.example/hook",
+        "name": "Chat App", "scopes": ["submit", "read"], "allowed_policies": [spam.policy.pk],
+        "default_policies": [spam.policy.pk], "webhook_url": "https://chat.example/hook",
         "rate_limit_per_minute": "120",
     })
     assert response.status_code == 201
@@ -57,7 +58,7 @@ def test_an_admin_creates_a_client_and_sees_its_token_once(admin_client_, admin_
 
 
 def test_client_creation_shows_the_services_refusal_beside_the_field(admin_client_, acme):
-    response = admin_client_.post("/integrations/clients/new/", {"name": "Acme"})
+    response = admin_client_.post("/integrations/clients/new/", {"name": "Acme", "scopes": ["read"]})
     assert response.status_code == 200
     assert "already exists" in str(response.context["form"].errors["name"])
     assert ApiClient.objects.count() == 1
@@ -66,7 +67,8 @@ def test_client_creation_shows_the_services_refusal_beside_the_field(admin_clien
 def test_an_admin_edits_and_revokes_a_client(admin_client_, acme, other_policy):
     client, _ = acme
     url = client.get_absolute_url()
-    response = admin_client_.post(url, {"default_policies": [other_policy.policy.pk], "webhook_url": "",
+    response = admin_client_.post(url, {"scopes": ["read"], "allowed_policies": [other_policy.policy.pk],
+                                        "default_policies": [other_policy.policy.pk], "webhook_url": "",
                                         "rate_limit_per_minute": ""})
     assert response.status_code == 302
     client.refresh_from_db()

@@ -14,7 +14,7 @@ from console.models import Classification, Item
 from policies_app import services as policy_services
 from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
-from tests.api.helpers import JsonCaller
+from tests.api.helpers import JsonCaller, allow
 from tests.factories import make_policy
 
 ITEMS = "/api/v1/items"
@@ -39,10 +39,13 @@ def test_it_serves_the_openapi_schema_without_a_token(db):
     assert "itemDecided" in schema["webhooks"]
 
 
-def test_it_lists_policies_and_marks_the_clients_defaults(api, spam, other_policy):
+def test_it_lists_the_clients_allowed_policies_and_marks_its_defaults(api, acme, spam, other_policy):
+    make_policy(name="Not for Acme")
+    allow(acme[0], other_policy.policy)
     response = api.get("/api/v1/policies")
     assert response.status_code == 200
     rows = {row["slug"]: row for row in response.json()["data"]}
+    assert set(rows) == {"spam", "harassment"}
     assert rows["spam"]["default"] is True
     assert rows["harassment"]["default"] is False
     assert rows["spam"]["published_version"] == spam.number
@@ -86,7 +89,8 @@ def test_it_stores_a_conversation(api, spam):
     assert Item.objects.get(pk=response.json()["id"]).turns == turns
 
 
-def test_it_routes_under_the_policies_named_by_slug_or_name(api, spam, other_policy):
+def test_it_routes_under_the_policies_named_by_slug_or_name(api, acme, spam, other_policy):
+    allow(acme[0], other_policy.policy)
     response = api.post(ITEMS, {"external_id": "m-2", "content": "hi", "policies": ["spam", "HARASSMENT"]})
     assert response.status_code == 201
     assert [p["policy"] for p in response.json()["policies"]] == ["harassment", "spam"]
@@ -128,8 +132,8 @@ def test_it_refuses_an_unknown_policy_with_404_naming_it(api, spam):
     assert Item.objects.count() == 0
 
 
-def test_it_refuses_a_policy_without_a_published_version_with_409(api, spam):
-    make_policy(name="Drafty", publish=False)
+def test_it_refuses_a_policy_without_a_published_version_with_409(api, acme, spam):
+    allow(acme[0], make_policy(name="Drafty", publish=False).policy)
     response = api.post(ITEMS, {"content": "hi", "policies": ["drafty"]})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "policy_not_published"
@@ -255,7 +259,8 @@ def test_it_refuses_malformed_batches_naming_the_field(api, spam, body, param):
     assert Item.objects.count() == 0
 
 
-def test_batch_wide_policies_apply_to_items_that_name_none(api, spam, other_policy):
+def test_batch_wide_policies_apply_to_items_that_name_none(api, acme, spam, other_policy):
+    allow(acme[0], other_policy.policy)
     items = [{"content": "a"}, {"content": "b", "policies": ["spam"]}]
     response = api.post(BATCH, {"items": items, "policies": ["harassment"]})
     assert [[p["policy"] for p in row["policies"]] for row in response.json()["data"]] == [["harassment"], ["spam"]]

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from reasoner.engine import engine_config, get_engine
+from safeguard.engines.openai_engine import OpenAIEngine
 from safeguard.engines.scripted import ScriptedEngine
 
 
@@ -34,3 +35,23 @@ def test_it_passes_the_vllm_settings_through(settings):
     config = engine_config()
     assert config.vllm_kwargs == {"gpu_memory_utilization": 0.5, "tensor_parallel_size": 2}
     assert config.context_tokens == 8192
+
+
+def test_it_reads_several_base_urls_from_one_setting(settings):
+    settings.SAFEGUARD_BACKEND = "openai"
+    settings.SAFEGUARD_BASE_URL = "http://vllm-1:8000/v1, http://vllm-2:8000/v1 http://vllm-3:8000/v1/"
+
+    assert engine_config().base_urls == ("http://vllm-1:8000/v1", "http://vllm-2:8000/v1", "http://vllm-3:8000/v1")
+    engine = get_engine()
+    assert isinstance(engine, OpenAIEngine)
+    assert [e.base_url for e in engine.pool.endpoints] == list(engine_config().base_urls)
+
+
+def test_it_keeps_a_single_base_url_working(settings):
+    settings.SAFEGUARD_BACKEND = "openai"
+    settings.SAFEGUARD_BASE_URL = "http://vllm:8000/v1/"
+
+    assert engine_config().base_urls == ("http://vllm:8000/v1",)
+    engine = get_engine()
+    assert isinstance(engine, OpenAIEngine)
+    assert engine.url == "http://vllm:8000/v1/chat/completions"

@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from console.models import Classification
 from reasoner.sweeper import sweep_stale
-from tests.browser import live
 from tests.factories import make_item, make_policy
+from tests.reasoner.processes import events_per_classification, start_worker, stop, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(settings.BASE_DIR)
-
-
-def _start_worker(log: Path, **env: str) -> subprocess.Popen:
-    child_env = {**os.environ, "DATABASE_URL": live.database_url(connection.settings_dict),
-                 "SAFEGUARD_BACKEND": "scripted", **env}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "safeguard_worker"], cwd=ROOT, env=child_env, stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait_until(condition, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting until {what}; worker log:\n{log.read_text()}")
-
-
-def _stop(worker: subprocess.Popen) -> int:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-    try:
-        return worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-        raise
 
 
 def test_the_worker_process_classifies_queued_items_and_stops_cleanly_on_sigterm(tmp_path):
@@ -63,12 +24,12 @@ def test_the_worker_process_classifies_queued_items_and_stops_cleanly_on_sigterm
     safe = make_item(versions=[version], content="lunch at noon?")
     broken = make_item(versions=[version], content="hello #unparsable")
     log = tmp_path / "worker.log"
-    worker = _start_worker(log)
+    worker = start_worker(log)
     try:
-        _wait_until(lambda: not Classification.objects.filter(status__in=["queued", "running"]).exists(),
+        wait_until(lambda: not Classification.objects.filter(status__in=["queued", "running"]).exists(),
                     60, "every classification is settled", log)
     finally:
-        returncode = _stop(worker)
+        returncode = stop(worker)
 
     assert returncode == 0, log.read_text()
     results = {c.item_id: c for c in Classification.objects.all()}
@@ -83,9 +44,9 @@ def test_work_of_a_killed_worker_is_swept_and_classified_exactly_once(tmp_path):
     version = make_policy()
     items = [make_item(versions=[version], content=f"message {n} #slow=0.1") for n in range(40)]
     log = tmp_path / "worker.log"
-    first = _start_worker(log)
+    first = start_worker(log)
     try:
-        _wait_until(lambda: Classification.objects.filter(status="running").count() == 40,
+        wait_until(lambda: Classification.objects.filter(status="running").count() == 40,
                     60, "the first worker holds the whole batch", log)
         time.sleep(0.5)  # inside engine.generate now: 40 items of 0.1 s each
     finally:
@@ -94,27 +55,20 @@ def test_work_of_a_killed_worker_is_swept_and_classified_exactly_once(tmp_path):
 
     assert Classification.objects.filter(status="running").count() == 40
     assert not AuditEvent.objects.filter(action="classification.done").exists()
-    # The lease is 600 s; sweep as if it had run out.
+    # Sweep as if the lease had run out (test_faults.py lets it run out for real).
     assert sweep_stale(now=timezone.now() + timedelta(seconds=settings.SAFEGUARD_LEASE_S + 1)) == 40
 
-    second = _start_worker(log)
+    second = start_worker(log)
     try:
-        _wait_until(lambda: Classification.objects.filter(status="done").count() == 40,
+        wait_until(lambda: Classification.objects.filter(status="done").count() == 40,
                     90, "the second worker classified everything", log)
     finally:
-        assert _stop(second) == 0, log.read_text()
+        assert stop(second) == 0, log.read_text()
 
     classifications = Classification.objects.filter(item__in=items)
     assert classifications.count() == 40
     assert set(classifications.values_list("status", "attempts")) == {("done", 2)}
-    per_classification = (
-        AuditEvent.objects.filter(object_type="console.classification")
-        .values("object_id", "action")
-        .annotate(n=Count("id"))
-    )
-    counts: dict[str, dict[str, int]] = {}
-    for row in per_classification:
-        counts.setdefault(row["action"], {})[row["object_id"]] = row["n"]
+    counts = events_per_classification(c.pk for c in classifications)
     expected = {str(c.pk): 1 for c in classifications}
     assert counts["classification.done"] == expected
     assert counts["classification.requeued"] == expected
@@ -124,13 +78,13 @@ def test_work_of_a_killed_worker_is_swept_and_classified_exactly_once(tmp_path):
 def test_without_a_model_the_worker_says_so_once_idles_and_leaves_work_queued(tmp_path):
     classification = make_item(versions=[make_policy()]).classifications.get()
     log = tmp_path / "worker.log"
-    worker = _start_worker(log, SAFEGUARD_BACKEND="")
+    worker = start_worker(log, SAFEGUARD_BACKEND="")
     try:
-        _wait_until(lambda: "No model is configured" in log.read_text(), 30, "the worker explains", log)
+        wait_until(lambda: "No model is configured" in log.read_text(), 30, "the worker explains", log)
         time.sleep(0.5)
         assert worker.poll() is None
     finally:
-        returncode = _stop(worker)
+        returncode = stop(worker)
 
     assert returncode == 0
     assert log.read_text().count("No model is configured") == 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from safeguard import Completion, EngineConfig, load_engine, parse_completion
+from safeguard import Completion, EngineConfig, EngineError, load_engine, parse_completion
 from safeguard.engines.openai_engine import OpenAIEngine
 from safeguard.prompt import content_text
 from tests.safeguard.helpers import BINARY_POLICY, SPAM_POLICY, make_request
@@ -134,10 +134,24 @@ def serve() -> Iterator[Callable[[Behaviour], FakeServer]]:
         server.stop()
 
 
-def engine_for(server: FakeServer, **config: Any) -> OpenAIEngine:
+def engine_for(*servers: FakeServer | str, **config: Any) -> OpenAIEngine:
+    """An engine for the given servers (or base URLs), with short timeouts and back-offs."""
     settings: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 2, "retry_backoff_s": 0.01}
     settings.update(config)
-    return OpenAIEngine(EngineConfig(backend="openai", base_url=server.base_url, **settings))
+    urls = [s if isinstance(s, str) else s.base_url for s in servers]
+    return OpenAIEngine(EngineConfig(backend="openai", base_url=",".join(urls), **settings))
+
+
+def unreachable_url() -> str:
+    """The base URL of a port on 127.0.0.1 that nothing listens on: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def _index(body: dict[str, Any]) -> int:
+    return int(body["messages"][1]["content"].split()[-1])
 
 
 def test_it_posts_the_policy_and_content_and_reads_content_and_reasoning(serve) -> None:
@@ -211,18 +225,32 @@ def test_it_never_exceeds_the_concurrency_limit(serve) -> None:
 
 
 def test_it_times_out_and_reports_an_error_after_retries(serve) -> None:
-    server = serve(lambda body, n: Reply(body=chat_reply("0").body, delay_s=2.0))
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        slow = "slow" in body["messages"][1]["content"]
+        return Reply(body=chat_reply("0").body, delay_s=2.0 if slow else 0.0)
+
+    server = serve(behaviour)
     engine = engine_for(server, timeout_s=0.2, max_retries=1)
 
     started = time.perf_counter()
-    [completion] = engine.generate([make_request("x", BINARY_POLICY)])
+    slow, fast = engine.generate([make_request("slow", BINARY_POLICY, key="s"), make_request("fast", BINARY_POLICY)])
 
     assert time.perf_counter() - started < 1.5
-    assert completion.finish_reason == "error"
-    assert "timed out" in completion.error
-    assert "2 attempts" in completion.error
+    assert slow.finish_reason == "error"
+    assert "timed out" in slow.error
+    assert "2 attempts" in slow.error
+    assert len(server.bodies) == 3
+    assert parse_completion(slow, BINARY_POLICY).status == "failed"
+    assert fast.text == "0"
+
+
+def test_it_fails_the_batch_when_every_request_timed_out(serve) -> None:
+    server = serve(lambda body, n: Reply(body=chat_reply("0").body, delay_s=2.0))
+
+    with pytest.raises(EngineError, match="the server failed every request of the batch.*timed out after 0.2s"):
+        engine_for(server, timeout_s=0.2, max_retries=1).generate([make_request("x", BINARY_POLICY)])
+
     assert len(server.bodies) == 2
-    assert parse_completion(completion, BINARY_POLICY).status == "failed"
 
 
 def test_it_retries_server_errors_and_then_succeeds(serve) -> None:
@@ -241,17 +269,43 @@ def test_it_retries_server_errors_and_then_succeeds(serve) -> None:
     assert len(server.bodies) == 3
 
 
-def test_it_gives_up_on_a_server_that_keeps_failing(serve) -> None:
-    server = serve(lambda body, n: Reply(status=500, body={"error": "boom"}))
+def test_it_gives_up_on_an_item_the_server_keeps_failing(serve) -> None:
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        if "poison" in body["messages"][1]["content"]:
+            return Reply(status=500, body={"error": "boom"})
+        return chat_reply("1")
+
+    server = serve(behaviour)
 
     completions = engine_for(server, max_retries=2).generate(
-        [make_request("a", BINARY_POLICY, key="a"), make_request("b", BINARY_POLICY, key="b")]
+        [make_request("poison", BINARY_POLICY, key="a"), make_request("fine", BINARY_POLICY, key="b")]
     )
 
-    assert [c.finish_reason for c in completions] == ["error", "error"]
+    assert [c.finish_reason for c in completions] == ["error", "stop"]
     assert "gave up after 3 attempts: HTTP 500" in completions[0].error
+    assert len(server.bodies) == 4
+    assert [parse_completion(c, BINARY_POLICY).violation for c in completions] == [None, True]
+
+
+def test_it_fails_the_batch_when_the_server_fails_every_request(serve) -> None:
+    server = serve(lambda body, n: Reply(status=500, body={"error": "boom"}))
+
+    with pytest.raises(EngineError, match="the server failed every request of the batch: .*HTTP 500"):
+        engine_for(server, max_retries=2).generate(
+            [make_request("a", BINARY_POLICY, key="a"), make_request("b", BINARY_POLICY, key="b")]
+        )
+
     assert len(server.bodies) == 6
-    assert [parse_completion(c, BINARY_POLICY).violation for c in completions] == [None, None]
+
+
+def test_a_server_that_asks_to_slow_down_fails_items_not_the_batch(serve) -> None:
+    server = serve(lambda body, n: Reply(status=429, body={"error": "slow down"}, headers={"Retry-After": "0"}))
+
+    engine = engine_for(server, max_retries=1)
+    [completion] = engine.generate([make_request("x", BINARY_POLICY)])
+
+    assert "gave up after 2 attempts: HTTP 429" in completion.error
+    assert engine.pool.endpoints[0].down_until == 0.0
 
 
 def test_it_does_not_retry_a_client_error(serve) -> None:
@@ -297,18 +351,11 @@ def test_it_passes_a_length_finish_through(serve) -> None:
     assert (verdict.status, verdict.reasoning) == ("truncated", "Thinking and thinking")
 
 
-def test_it_reports_an_unreachable_server_per_item() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    engine = OpenAIEngine(
-        EngineConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, retry_backoff_s=0.01)
-    )
+def test_it_fails_the_batch_when_the_server_is_unreachable() -> None:
+    engine = engine_for(unreachable_url(), max_retries=1)
 
-    [completion] = engine.generate([make_request("x", BINARY_POLICY)])
-
-    assert completion.finish_reason == "error"
-    assert "connection failed" in completion.error
+    with pytest.raises(EngineError, match="the server failed every request of the batch: .*connection failed"):
+        engine.generate([make_request("x", BINARY_POLICY), make_request("y", BINARY_POLICY, key="y")])
 
 
 def test_it_works_when_called_from_inside_an_event_loop(serve) -> None:
@@ -331,3 +378,104 @@ def test_it_is_built_by_load_engine_and_needs_a_base_url() -> None:
     assert engine.name == "m"
     with pytest.raises(ValueError, match="base_url"):
         load_engine(EngineConfig(backend="openai"))
+    with pytest.raises(ValueError, match="'gpu-2:8000/v1' must start with http"):
+        load_engine(EngineConfig(backend="openai", base_url="http://gpu-1:8000/v1,gpu-2:8000/v1"))
+
+
+# several servers
+
+
+def test_it_takes_several_base_urls_as_a_list_or_one_string() -> None:
+    listed = load_engine(EngineConfig(backend="openai", base_url=["http://gpu-1:8000/v1", "http://gpu-2:8000/v1/"]))
+    spelled = load_engine(EngineConfig(backend="openai", base_url=" http://gpu-1:8000/v1,\thttp://gpu-2:8000/v1/ "))
+
+    for engine in (listed, spelled):
+        assert isinstance(engine, OpenAIEngine)
+        assert [e.url for e in engine.pool.endpoints] == [
+            "http://gpu-1:8000/v1/chat/completions",
+            "http://gpu-2:8000/v1/chat/completions",
+        ]
+
+
+def test_it_spreads_a_batch_over_the_servers(serve) -> None:
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        return Reply(body=chat_reply(f"{_index(body) % 2}").body, delay_s=0.1)
+
+    first, second = serve(behaviour), serve(behaviour)
+    engine = engine_for(first, second, concurrency=4)
+
+    completions = engine.generate([make_request(f"item {i}", BINARY_POLICY, key=f"k{i}") for i in range(8)])
+
+    assert [c.text for c in completions] == [str(i % 2) for i in range(8)]
+    # The least busy server gets the next request: each holds half the slots and serves half the batch.
+    assert (len(first.bodies), len(second.bodies)) == (4, 4)
+    assert (first.max_in_flight, second.max_in_flight) == (2, 2)
+    assert sorted(_index(b) for b in first.bodies + second.bodies) == list(range(8))
+    assert [e.served for e in engine.pool.endpoints] == [4, 4]
+
+
+def test_an_unreachable_server_leaves_the_batch_to_the_others(serve) -> None:
+    server = serve(lambda body, n: Reply(body=chat_reply("1").body, delay_s=0.02))
+    engine = engine_for(unreachable_url(), server, concurrency=4)
+
+    completions = engine.generate([make_request(f"item {i}", BINARY_POLICY, key=f"k{i}") for i in range(8)])
+
+    assert [c.finish_reason for c in completions] == ["stop"] * 8
+    assert len(server.bodies) == 8
+    down, up = engine.pool.endpoints
+    assert down.down_until > time.monotonic() and "connection failed" in down.last_error
+    assert (down.served, up.served) == (0, 8)
+
+
+def test_a_server_answering_5xx_is_left_alone_while_it_is_down(serve) -> None:
+    failing = serve(lambda body, n: Reply(status=503, body={"object": "error", "message": "loading", "code": 503}))
+    healthy = serve(lambda body, n: Reply(body=chat_reply("0").body, delay_s=0.02))
+    engine = engine_for(failing, healthy, concurrency=4)
+
+    first = engine.generate([make_request(f"item {i}", BINARY_POLICY, key=f"k{i}") for i in range(8)])
+    second = engine.generate([make_request(f"again {i}", BINARY_POLICY, key=f"a{i}") for i in range(4)])
+
+    assert [c.text for c in first + second] == ["0"] * 12
+    # Only the two requests sent before its first 503 came back; both moved on at once, without a back-off,
+    # and the next batch (within the server's back-off) sent it nothing.
+    assert len(failing.bodies) == 2
+    assert len(healthy.bodies) == 12
+
+
+def test_it_fails_the_batch_when_every_server_is_down() -> None:
+    urls = [unreachable_url(), unreachable_url()]
+    engine = engine_for(*urls, max_retries=1)
+
+    with pytest.raises(EngineError, match="all 2 servers failed every request of the batch") as failure:
+        engine.generate([make_request(f"item {i}", BINARY_POLICY, key=f"k{i}") for i in range(3)])
+
+    assert all(f"{url}: connection failed" in str(failure.value) for url in urls)
+
+
+def test_an_item_that_failed_on_every_server_names_the_last_one(serve) -> None:
+    def behaviour(body: dict[str, Any], n: int) -> Reply:
+        if "poison" in body["messages"][1]["content"]:
+            return Reply(status=500, body={"error": "boom"})
+        return chat_reply("1")
+
+    first, second = serve(behaviour), serve(behaviour)
+
+    poison, fine = engine_for(first, second, max_retries=0, concurrency=1).generate(
+        [make_request("poison", BINARY_POLICY, key="p"), make_request("fine", BINARY_POLICY)]
+    )
+
+    assert fine.text == "1"
+    assert poison.finish_reason == "error"
+    # No retries: one try on each server.
+    assert f"gave up after 2 attempts: {second.base_url}: HTTP 500" in poison.error
+    assert (len(first.bodies), len(second.bodies)) == (2, 1)
+
+
+def test_each_extra_server_adds_one_try_not_a_round_of_retries(serve) -> None:
+    failing = [serve(lambda body, n: Reply(status=502, body={"error": "bad gateway"})) for _ in range(3)]
+
+    with pytest.raises(EngineError, match="all 3 servers failed"):
+        engine_for(*failing, max_retries=1, concurrency=1).generate([make_request("x", BINARY_POLICY)])
+
+    # max_retries + 3 servers = 4 tries: each server once, then (all down) a probe of the first to recover.
+    assert [len(s.bodies) for s in failing] == [2, 1, 1]

@@ -1,4 +1,5 @@
-"""The reasoner worker: one long-lived process that loads the model once and classifies in batches."""
+"""The reasoner worker: one long-lived process that loads the model once and classifies in batches;
+with SAFEGUARD_METRICS_PORT (or --metrics-port) it serves its engine metrics for Prometheus."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import signal
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from reasoner import metrics
 from reasoner.engine import NO_ENGINE_MESSAGE, get_engine
 from reasoner.worker import Worker
 from safeguard import EngineError
@@ -22,8 +25,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--burst", action="store_true", help="Exit once nothing is queued")
+        parser.add_argument("--metrics-port", type=int, default=settings.SAFEGUARD_METRICS_PORT,
+                            help="Serve the engine's Prometheus metrics on this port (SAFEGUARD_METRICS_PORT; "
+                                 "0: off)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        server = None
+        if options["metrics_port"]:
+            try:
+                server, _ = metrics.serve(options["metrics_port"], settings.SAFEGUARD_METRICS_ADDR)
+            except OSError as exc:
+                raise CommandError(f"The metrics port {options['metrics_port']} could not be opened: {exc}") from exc
+        try:
+            self._work(options)
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+    def _work(self, options: dict[str, Any]) -> None:
         stopped = threading.Event()
         worker: Worker | None = None
 

@@ -10,7 +10,7 @@ from reasoner.sweeper import sweep_stale
 
 
 class Command(BaseCommand):
-    help = "Re-queue reasoner work whose worker died (its lease expired); workers also do this every 30 s"
+    help = "Re-queue reasoner work whose worker died (its lease expired); workers also do this all the time"
 
     def handle(self, *args: Any, **options: Any) -> None:
         swept = sweep_stale()
