@@ -16,6 +16,7 @@ from api.models import ApiClient, Route, RouteChoice
 from console import intake, wakeup
 from console.bulk_insert import bulk_insert
 from console.models import Classification, ClassificationStatus, Stage
+from evaluations import shadow
 from policies_app.models import PolicyVersion
 from safeguard.labels import canonical_label
 
@@ -107,6 +108,8 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
         bulk_insert(Classification, dict(zip(names, map(list, zip(*stage_rows, strict=True)), strict=True)))
     if any(row[2] == Stage.REASONER for row in stage_rows):
         transaction.on_commit(wakeup.wake_reasoner)
+    # A draft in shadow mode classifies its share of these items too, without routing or deciding anything.
+    shadow.sample_items(((stored[i][0], v.policy_id) for i, v in pairs), now=now)
     transaction.on_commit(schedule.ensure_scheduled)
     return _states(submissions, stored, routed, labels, now)
 

@@ -261,6 +261,11 @@ SAFEGUARD_MAX_RUN_S = envint("SAFEGUARD_MAX_RUN_S", 1800)
 # results only once no live work is queued, and at most this many, so a live item that arrives meanwhile
 # waits for a short batch at worst.
 SAFEGUARD_EVAL_BATCH_SIZE = envint("SAFEGUARD_EVAL_BATCH_SIZE", 16)
+# ... while live items flowed in the last SAFEGUARD_EVAL_QUIET_S seconds; after that, whole batches.
+SAFEGUARD_EVAL_QUIET_S = envfloat("SAFEGUARD_EVAL_QUIET_S", 5.0)
+# A draft whose recall on a labelled set marked "required" falls below the published version's by more
+# than this cannot be published (an admin can publish anyway, with a reason).
+EVAL_PUBLISH_RECALL_MARGIN = envfloat("EVAL_PUBLISH_RECALL_MARGIN", 0.02)
 SAFEGUARD_ATTEMPTS = envint("SAFEGUARD_ATTEMPTS", 3)  # engine errors retried this often, then failed
 SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION = envfloat("SAFEGUARD_VLLM_GPU_MEMORY_UTILIZATION", 0.90)
 SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE = envint("SAFEGUARD_VLLM_TENSOR_PARALLEL_SIZE", 1)
@@ -273,6 +278,13 @@ SAFEGUARD_METRICS_ADDR = envstr("SAFEGUARD_METRICS_ADDR", "127.0.0.1")
 # --- Metrics (see README: Operations) --------------------------------------------------------------
 # Set: /metrics wants "Authorization: Bearer <token>". Empty: /metrics answers loopback clients only.
 METRICS_TOKEN = envstr("METRICS_TOKEN")
+
+# --- Labelled sets (see README: Labelled sets and policy packs) -----------------------------------------
+LABELED_SET_MAX_BYTES = envint("LABELED_SET_MAX_BYTES", 50 * 1024 * 1024)  # one imported file (uncompressed)
+# Uploads wait here between the upload and the mapping step (named by a random token tied to the session,
+# removed after the import or a day later).
+LABELED_SET_UPLOAD_DIR = Path(envstr("LABELED_SET_UPLOAD_DIR")
+                              or Path(envstr("CONSOLE_DATA_DIR") or BASE_DIR / "data") / "uploads")
 
 # --- Ingestion API, first pass and webhooks (see README: API) ---------------------------------------
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 16 * 1024 * 1024)  # larger request bodies get 413

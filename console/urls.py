@@ -1,4 +1,5 @@
-"""The project's URLconf: the review app, the policies app, the API, login and the admin.
+"""The project's URLconf: the review app, the policies app, the evaluation workbench, the API, login and
+the admin.
 
 RQ's own dashboard is not mounted: some of its actions failed and none were audited; queue depths are
 on /readyz, /metrics and the review dashboard instead."""
@@ -11,6 +12,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", include("console.app_urls")),
     path("policies/", include("policies_app.urls")),
+    path("evaluations/", include("evaluations.urls")),
     path("", include("api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -27,6 +27,7 @@ from console import dashboard as dashboard_stats
 from console.errors import ClaimConflict, DecisionConflict, ReviewError
 from console.forms import ORDER_CHOICES, QUEUE_CHOICES, CommentForm, OverrideForm, ReasonForm
 from console.models import Classification, DisturbingCategory, Item, Stage
+from console.spreadsheets import csv_cell
 from console.streaming import streamed
 from console.wellness import set_disturbing_categories
 from policies_app.models import PolicyVersion
@@ -75,17 +76,6 @@ class _Echo:
         return value
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text: one that starts like a formula ("=HYPERLINK(...)", "+1", "@SUM")
-    gets a leading apostrophe, so opening the export never runs what a user typed into a name or a note."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 @require_GET
 @role_required(Role.ADMIN)
 def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | HttpResponse:
@@ -103,7 +93,7 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | Http
                     v.isoformat() if k == "created_at" else v for k, v in zip(EXPORT_FIELDS, row, strict=True)
                 ]
                 cells = [json.dumps(v) if isinstance(v, dict | list) else v for v in values]
-                yield writer.writerow([_csv_cell(cell) for cell in cells])
+                yield writer.writerow([csv_cell(cell) for cell in cells])
         else:
             for row in events.iterator(chunk_size=2000):
                 record = dict(zip(EXPORT_FIELDS, row, strict=True))

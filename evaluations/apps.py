@@ -8,6 +8,9 @@ class EvaluationsConfig(AppConfig):
     verbose_name = "Evaluations"
 
     def ready(self) -> None:
-        from evaluations import runs, signals  # noqa: PLC0415 - Django's place for connecting receivers
+        # Django's place for connecting receivers and registering with the layers below.
+        from evaluations import gate, runs, signals  # noqa: PLC0415
+        from policies_app import gates  # noqa: PLC0415
 
         signals.results_stored.connect(runs.on_results_stored, dispatch_uid="evaluations.runs.on_results_stored")
+        gates.register(gate.publish_evidence)

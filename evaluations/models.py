@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from console.models import ParseQuality
+from console.models import ClassificationStatus, ParseQuality
 from policies_app.models import ContentKind
 from safeguard import Content, Turn
 
@@ -142,18 +142,12 @@ class EvaluationRun(models.Model):
         return reverse("evaluations:run", args=[self.pk])
 
 
-class ResultStatus(models.TextChoices):
-    """A live classification's states, and `cancelled` for a result whose run was cancelled first."""
-
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-    UNPARSABLE = "unparsable", "Unparsable"
-    CONFLICTING = "conflicting", "Conflicting answer"
-    TRUNCATED = "truncated", "Truncated (output budget ran out)"
-    TOO_LONG = "too_long", "Too long for the context"
-    CANCELLED = "cancelled", "Cancelled"
+# A live classification's states, and `cancelled` for a result whose run was cancelled before it ran.
+ResultStatus = models.TextChoices(
+    "ResultStatus",
+    [(status.name, (status.value, status.label)) for status in ClassificationStatus]
+    + [("CANCELLED", ("cancelled", "Cancelled"))],
+)
 
 
 class EvaluationResult(models.Model):

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Avg, Count, Max, Min
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 import safeguard
@@ -21,7 +21,15 @@ from audit.writer import record
 from console import wakeup
 from console.models import Classification
 from evaluations import live
-from evaluations.models import EvaluationResult, EvaluationRun, Example, LabeledSet, ResultStatus, RunStatus
+from evaluations.models import (
+    EvaluationResult,
+    EvaluationRun,
+    Example,
+    LabeledSet,
+    ResultStatus,
+    RunKind,
+    RunStatus,
+)
 from evaluations.scoring import run_metrics
 from policies_app.models import PolicyVersion
 
@@ -131,7 +139,7 @@ def cancel_run(*, actor: Any, run: EvaluationRun, actor_name: str = "") -> Evalu
         run.save(update_fields=["status", "finished_at", "metrics"])
         record(actor=actor, actor_name=actor_name, action="evaluation_run.cancelled", obj=run, before=before,
                after={**_snapshot(run), "cancelled_results": cancelled})
-        transaction.on_commit(lambda: live.send_progress(run.pk), robust=True)
+        transaction.on_commit(lambda: live.send_progress(run.pk, final=True), robust=True)
     return run
 
 
@@ -175,15 +183,26 @@ def finish_if_complete(run_id: int) -> bool:
     return True
 
 
-def on_results_stored(sender: Any, result_ids: list[int], **kwargs: Any) -> None:
+def complete_runs(run_ids: list[int]) -> list[int]:
+    """Which of these running labelled runs have nothing queued or running left: one query, as the
+    workers ask it after every batch."""
+    settling = EvaluationResult.objects.filter(run=OuterRef("pk"), status__in=[ResultStatus.QUEUED,
+                                                                              ResultStatus.RUNNING])
+    return list(EvaluationRun.objects.filter(pk__in=run_ids, status=RunStatus.RUNNING, kind=RunKind.LABELED)
+                .exclude(Exists(settling)).values_list("pk", flat=True))
+
+
+def on_results_stored(sender: Any, run_ids: list[int], **kwargs: Any) -> None:
     """Receiver of evaluations.signals.results_stored: finish the runs that are complete, push progress."""
-    run_ids = set(EvaluationResult.objects.filter(id__in=result_ids).values_list("run_id", flat=True).distinct())
-    for run_id in sorted(run_ids):
+    finished = set()
+    for run_id in complete_runs(run_ids):
         try:
-            finish_if_complete(run_id)
+            if finish_if_complete(run_id):
+                finished.add(run_id)
         except Exception:  # one run's metrics must not stop another's progress
             log.exception("evaluation run %s: finishing failed", run_id)
-        live.send_progress(run_id)
+    for run_id in run_ids:
+        live.send_progress(run_id, final=run_id in finished)
 
 
 def _user(actor: Any) -> Any:

@@ -104,6 +104,22 @@ def create_set(*, actor: Any, policy: Policy, name: str, description: str = "", 
     return labeled_set
 
 
+def set_required(*, actor: Any, labeled_set: LabeledSet, required: bool, actor_name: str = "") -> LabeledSet:
+    """Mark the set required (a draft whose recall on it drops too far cannot be published: evaluations.gate)
+    or not; nothing happens, and nothing is audited, when it already is so."""
+    with transaction.atomic():
+        locked = LabeledSet.objects.select_for_update().get(pk=labeled_set.pk)
+        if locked.required == required:
+            labeled_set.required = required
+            return labeled_set
+        locked.required = required
+        locked.save(update_fields=["required"])
+        record(actor=actor, actor_name=actor_name, action="labeled_set.required_changed", obj=locked,
+               before={"required": not required}, after={"required": required})
+    labeled_set.required = required
+    return labeled_set
+
+
 def find_or_create_set(*, actor: Any, policy: Policy, name: str, actor_name: str = "", **fields: Any) -> LabeledSet:
     existing = LabeledSet.objects.filter(policy=policy, name__iexact=" ".join(str(name).split())).first()
     return existing or create_set(actor=actor, policy=policy, name=name, actor_name=actor_name, **fields)

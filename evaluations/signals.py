@@ -1,7 +1,7 @@
 """What the reasoner tells the evaluation workbench, once stored (sent through console.signals.send):
 
-    results_stored(result_ids)  evaluation results were written or swept (sent by `reasoner`; received
-                                by `evaluations.runs` to report progress and finish runs)
+    results_stored(run_ids)  results of these evaluation runs were written or swept (sent by `reasoner`;
+                             received by `evaluations.runs` to report progress and finish runs)
 """
 
 from __future__ import annotations

@@ -32,15 +32,6 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _counts(expected: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, ...]:
-    """tp, fp, fn, tn along the last axis (arrays of booleans, answered examples only)."""
-    tp = (expected & predicted).sum(axis=-1)
-    fp = (~expected & predicted).sum(axis=-1)
-    fn = (expected & ~predicted).sum(axis=-1)
-    tn = (~expected & ~predicted).sum(axis=-1)
-    return tp, fp, fn, tn
-
-
 def _rates(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = tp / (tp + fp)
@@ -65,30 +56,43 @@ def binary_metrics(scored: Sequence[Scored], *, samples: int = BOOTSTRAP_SAMPLES
     """Accuracy, precision, recall and F1 of "violation" over the answered examples, each with a 95%
     percentile-bootstrap interval (resampling the answered examples), and the counts behind them."""
     answered = [s for s in scored if s.predicted is not None]
-    expected = np.array([s.expected for s in answered], dtype=bool)
-    predicted = np.array([s.predicted for s in answered], dtype=bool)
-    tp, fp, fn, tn = (int(v) for v in _counts(expected, predicted))
+    tp = sum(s.expected and s.predicted for s in answered)
+    fp = sum(not s.expected and s.predicted for s in answered)
+    fn = sum(s.expected and not s.predicted for s in answered)
+    tn = len(answered) - tp - fp - fn
+    return metrics_from_counts(tp, fp, fn, tn, unanswered=len(scored) - len(answered),
+                               violations=sum(s.expected for s in scored), samples=samples)
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, *, unanswered: int = 0, violations: int | None = None,
+                        samples: int = BOOTSTRAP_SAMPLES) -> dict[str, object]:
+    """binary_metrics from the confusion counts alone (what a database aggregate gives)."""
+    answered = tp + fp + fn + tn
+    if violations is None:
+        violations = tp + fn
     point = {name: _ratio(*parts) for name, parts in {
-        "accuracy": (tp + tn, len(answered)),
+        "accuracy": (tp + tn, answered),
         "precision": (tp, tp + fp),
         "recall": (tp, tp + fn),
         "f1": (2 * tp, 2 * tp + fp + fn),
     }.items()}
     intervals: dict[str, list[float] | None] = dict.fromkeys(point)
     if answered and samples:
+        # Resampling examples with replacement only changes how many fall in each confusion cell, so each
+        # resample is one multinomial draw over the four cells: the same bootstrap, in constant memory.
         rng = np.random.default_rng(BOOTSTRAP_SEED)
-        picks = rng.integers(0, len(answered), size=(samples, len(answered)))
-        resampled = _rates(*_counts(expected[picks], predicted[picks]))
+        cells = rng.multinomial(answered, np.array([tp, fp, fn, tn]) / answered, size=samples)
+        resampled = _rates(*(cells[:, i].astype(float) for i in range(4)))
         intervals = {name: _interval(values) for name, values in resampled.items()}
-    unanswered = len(scored) - len(answered)
+    examples = answered + unanswered
     return {
-        "examples": len(scored),
-        "answered": len(answered),
+        "examples": examples,
+        "answered": answered,
         "unanswered": unanswered,
-        "violations": int(sum(s.expected for s in scored)),
+        "violations": int(violations),
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         **{name: None if value is None else round(value, 4) for name, value in point.items()},
-        "strict_accuracy": round((tp + tn) / len(scored), 4) if scored else None,
+        "strict_accuracy": round((tp + tn) / examples, 4) if examples else None,
         "intervals": intervals,
     }
 

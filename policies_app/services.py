@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.roles import Role, has_role
 from audit.writer import record
+from policies_app import gates
 from policies_app.models import (
     RULE_ID_RE,
     LabelScheme,
@@ -204,11 +206,24 @@ def _publish(actor: Any, policy: Policy, version: PolicyVersion, action: str) ->
 
 
 @transaction.atomic
-def publish_version(*, actor: Any, policy: Policy, version: PolicyVersion) -> PolicyVersion:
-    """Make `version` the one new items are classified against; the previous one is retired."""
+def publish_version(*, actor: Any, policy: Policy, version: PolicyVersion, override_reason: str = "") -> PolicyVersion:
+    """Make `version` the one new items are classified against; the previous one is retired.
+
+    Evidence that blocks (policies_app.gates: e.g. a lower recall on a required labelled set) refuses
+    the publish, unless an admin gives `override_reason`, which is audited with what it overrode."""
     policy, version = _locked_version(policy, version)
     if version.status == VersionStatus.PUBLISHED:
         raise PolicyError(f"{version} is already published")
+    blocking = [row for row in gates.evidence_for(version) if row.blocking]
+    override_reason = " ".join(override_reason.split())
+    if blocking:
+        reasons = "; ".join(row.reason for row in blocking)
+        if not override_reason:
+            raise PolicyError(f"Publishing {version} is blocked: {reasons}. An admin can publish anyway, with a reason")
+        if not has_role(actor, Role.ADMIN):
+            raise PolicyError(f"Only an admin can publish {version} over what blocks it: {reasons}")
+        record(actor=actor, action="policy_version.publish_gate_overridden", obj=version,
+               after={"reason": override_reason[:500], "blocked_by": [row.reason for row in blocking]})
     return _publish(actor, policy, version, "policy_version.published")
 
 

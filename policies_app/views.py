@@ -20,8 +20,8 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from accounts.roles import Role, role_required
-from policies_app import diff, services
+from accounts.roles import Role, has_role, role_required
+from policies_app import diff, gates, services
 from policies_app.forms import DescriptionForm, PolicyCreateForm, PolicyEditForm, PreviewForm
 from policies_app.models import RULE_ID_RE, ContentKind, Policy, PolicyVersion, VersionStatus
 from policies_app.services import PolicyError
@@ -339,13 +339,25 @@ def _version_action(request: HtmxHttpRequest, slug: str, number: int, act: Any, 
     return _done(request, policy.get_absolute_url())
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @role_required(*WRITERS)
 def version_publish(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    return _version_action(
-        request, slug, number, services.publish_version,
-        "Version {version.number} is published: new items are classified against it",
-    )
+    """GET: the evidence for publishing (the version's runs beside the published version's, and what
+    blocks); POST: publish, with an admin's reason when something blocks."""
+    if request.method == "POST":
+        reason = request.POST.get("override_reason", "")
+
+        def publish(**kwargs: Any) -> PolicyVersion:
+            return services.publish_version(override_reason=reason, **kwargs)
+
+        return _version_action(request, slug, number, publish,
+                               "Version {version.number} is published: new items are classified against it")
+    policy, version = _get_version_for_user(request, slug, number)
+    evidence = gates.evidence_for(version)
+    return render(request, "policies/version_publish.html", {
+        "policy": policy, "version": version, "published": policy.published_version(), "evidence": evidence,
+        "blocking": [row for row in evidence if row.blocking], "is_admin": has_role(request.user, Role.ADMIN),
+    })
 
 
 @require_POST

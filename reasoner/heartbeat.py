@@ -80,9 +80,9 @@ class Heartbeat:
         self.renewals += len(renewed)
         lost = keys - renewed
         if lost:
-            # Swept after a database outage outlasted the lease, or running past SAFEGUARD_MAX_RUN_S:
-            # whoever holds them now wins; this worker's results for them will be dropped by the store.
+            # Stored since the snapshot (the usual case), or swept after an outage outlasted the lease, or
+            # running past SAFEGUARD_MAX_RUN_S: whoever holds them now wins, and the store says so when it
+            # drops this worker's results for them.
             self.drop(lost)
-            log.warning("reasoner worker %s no longer holds classifications %s: not renewed",
-                        self.pipeline.worker_id, sorted(lost))
+            log.debug("reasoner worker %s: %d rows no longer renewed", self.pipeline.worker_id, len(lost))
         return True

@@ -21,7 +21,6 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +36,7 @@ from console.models import Classification, ClassificationStatus, Item, Stage
 from evaluations import signals as evaluation_signals
 from policies_app.models import PolicyVersion
 from reasoner import metrics, sql
+from reasoner.batch import EVALUATION, LIVE, Batch, Claimed, Outcome
 
 log = logging.getLogger("console.reasoner")  # the name it had before the reasoner became an app
 
@@ -97,90 +97,6 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-# --- what moves through the pipeline ------------------------------------------------------------
-
-
-# The two lanes of work: live classifications, and the results of evaluation runs, which a worker takes
-# only when no live work is queued (and never more than SAFEGUARD_EVAL_BATCH_SIZE in one batch).
-LIVE = "live"
-EVALUATION = "evaluation"
-
-
-@dataclass(slots=True)
-class Claimed:
-    """One classification (or evaluation result) this worker holds, with what is needed to prompt for it."""
-
-    id: int
-    version_id: int
-    attempts: int
-    kind: str
-    content: str
-    turns: Any
-    item_repr: str
-    lane: str = LIVE
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.lane, self.id)
-
-
-@dataclass(slots=True)
-class Outcome:
-    """The new state of one claimed classification; the fields are the columns `_write` sets."""
-
-    id: int
-    action: str  # the audit action, "classification.<what happened>"
-    repr: str
-    attempts: int
-    status: str
-    worker: str
-    label: str = ""
-    violation: bool | None = None
-    category: str = ""
-    rule_ids: list[str] = field(default_factory=list)
-    confidence: float | None = None
-    rationale: str = ""
-    reasoning: str = ""
-    raw_output: str = ""
-    error: str = ""
-    parse_quality: str = ""
-    parse_notes: list[str] = field(default_factory=list)
-    model_name: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    latency_ms: float | None = None
-    needs_review: bool = False
-    lease_expires_at: datetime | None = None
-    finished_at: datetime | None = None
-    lane: str = LIVE
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.lane, self.id)
-
-
-@dataclass(slots=True)
-class Batch:
-    """A claimed batch: requests for the engine (aligned with `sent`) and outcomes already known."""
-
-    sent: list[Claimed] = field(default_factory=list)
-    requests: list[safeguard.Request] = field(default_factory=list)
-    ready: list[Outcome] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.sent) + len(self.ready)
-
-    @property
-    def keys(self) -> list[tuple[str, int]]:
-        """(lane, id) of every row held: ids alone are not unique across the two lanes' tables."""
-        return [row.key for row in self.sent] + [o.key for o in self.ready]
-
-    def extend(self, other: Batch) -> None:
-        self.sent += other.sent
-        self.requests += other.requests
-        self.ready += other.ready
-
-
 # PolicyVersion content never changes once saved (a trigger enforces it), so its spec is cached by id.
 _specs: dict[int, tuple[safeguard.PolicySpec, str]] = {}
 
@@ -200,8 +116,10 @@ def _clean(text: str | None) -> str:
 class Pipeline:
     """Claim, prompt, run, read and store, for one worker. Every step adds its time to `timings`."""
 
-    def __init__(self, engine: safeguard.Engine, worker_id: str = "", *, batch_size: int | None = None) -> None:
+    def __init__(self, engine: safeguard.Engine, worker_id: str = "", *, batch_size: int | None = None,
+                 lanes: Sequence[str] = (LIVE, EVALUATION)) -> None:
         self.engine = engine
+        self.lanes = tuple(lanes)
         self.worker_id = (worker_id or new_worker_id())[:120]
         self.actor_name = f"system:{self.worker_id}"
         self.batch_size = batch_size or settings.SAFEGUARD_BATCH_SIZE
@@ -210,6 +128,8 @@ class Pipeline:
         self.attempts = settings.SAFEGUARD_ATTEMPTS
         self.lease = timedelta(seconds=settings.SAFEGUARD_LEASE_S)
         self.eval_batch_size = settings.SAFEGUARD_EVAL_BATCH_SIZE
+        self.live_quiet_s = settings.SAFEGUARD_EVAL_QUIET_S
+        self._live_seen = time.monotonic()  # when live rows were last claimed: assume traffic at first
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
 
@@ -225,36 +145,46 @@ class Pipeline:
         if limit <= 0:
             return batch
         started = time.perf_counter()
-        params = {"worker": self.worker_id, "now": now, "lease": now + self.lease, "stage": Stage.REASONER.value,
-                  "limit": limit, "ids": list(ids or [])}
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql.CLAIM_SQL if ids is None else sql.CLAIM_IDS_SQL, params)
-                rows = cursor.fetchall()
-            claimed = [
-                Claimed(id=pk, version_id=version_id, attempts=attempts, kind=kind, content=text,
-                        turns=json.loads(turns) if isinstance(turns, str) else turns,
-                        item_repr=f"{source}:{external_id or item_id}")
-                for pk, version_id, attempts, item_id, kind, text, turns, source, external_id in rows
-            ]
+            claimed = self._claim_live(now, limit, ids) if LIVE in self.lanes else []
             if claimed:
-                _load_specs({row.version_id for row in claimed})
-                audit = [
-                    {"id": row.id, "repr": self._repr(row, RUNNING)[:300], "before": {"status": QUEUED},
-                     "after": {"status": RUNNING, "attempts": row.attempts, "worker": self.worker_id}}
-                    for row in claimed
-                ]
-                params = {**sql_params(actor=None, actor_name=self.actor_name, object_type=Classification, at=now),
-                          "action": "classification.started", "rows": dumps(audit)}
-                with connection.cursor() as cursor:
-                    cursor.execute(sql.AUDIT_SQL, params)
-            room = min(limit - len(claimed), self.eval_batch_size)
-            if ids is None and room > 0:
-                claimed += self._claim_evaluation(now, room)
+                self._live_seen = time.monotonic()
+            if ids is None and EVALUATION in self.lanes:
+                room = limit - len(claimed)
+                if LIVE in self.lanes and time.monotonic() - self._live_seen < self.live_quiet_s:
+                    # Live traffic is flowing: a live item that arrives meanwhile waits for a short batch.
+                    room = min(room, self.eval_batch_size)
+                if room > 0:
+                    claimed += self._claim_evaluation(now, room)
         self.timings["claim"] += time.perf_counter() - started
         if claimed:
             self._render(batch, claimed, now)
         return batch
+
+    def _claim_live(self, now: datetime, limit: int, ids: Sequence[int] | None) -> list[Claimed]:
+        params = {"worker": self.worker_id, "now": now, "lease": now + self.lease, "stage": Stage.REASONER.value,
+                  "limit": limit, "ids": list(ids or [])}
+        with connection.cursor() as cursor:
+            cursor.execute(sql.CLAIM_SQL if ids is None else sql.CLAIM_IDS_SQL, params)
+            rows = cursor.fetchall()
+        claimed = [
+            Claimed(id=pk, version_id=version_id, attempts=attempts, kind=kind, content=text,
+                    turns=json.loads(turns) if isinstance(turns, str) else turns,
+                    item_repr=f"{source}:{external_id or item_id}")
+            for pk, version_id, attempts, item_id, kind, text, turns, source, external_id in rows
+        ]
+        if claimed:
+            _load_specs({row.version_id for row in claimed})
+            audit = [
+                {"id": row.id, "repr": self._repr(row, RUNNING)[:300], "before": {"status": QUEUED},
+                 "after": {"status": RUNNING, "attempts": row.attempts, "worker": self.worker_id}}
+                for row in claimed
+            ]
+            params = {**sql_params(actor=None, actor_name=self.actor_name, object_type=Classification, at=now),
+                      "action": "classification.started", "rows": dumps(audit)}
+            with connection.cursor() as cursor:
+                cursor.execute(sql.AUDIT_SQL, params)
+        return claimed
 
     def _claim_evaluation(self, now: datetime, limit: int) -> list[Claimed]:
         # Not audited row by row: an evaluation result is a measurement, not a moderation state; its
@@ -467,11 +397,12 @@ class Pipeline:
         rows = [{"id": o.id, **{name: getattr(o, name) for name, _ in sql.WRITE_COLUMNS}} for o in outcomes]
         with connection.cursor() as cursor:
             cursor.execute(sql.EVAL_WRITE_SQL, {"rows": dumps(rows), "worker": self.worker_id})
-            ids = [int(pk) for (pk,) in cursor.fetchall()]
-        if ids:
+            written = cursor.fetchall()
+        run_ids = sorted({run_id for _, run_id in written})
+        if run_ids:
             transaction.on_commit(lambda: signals.send(evaluation_signals.results_stored, sender=Pipeline,
-                                                       result_ids=ids))
-        return ids
+                                                       run_ids=run_ids))
+        return [int(pk) for pk, _ in written]
 
     def _store_live(self, outcomes: list[Outcome], now: datetime) -> list[int]:
         if not outcomes:

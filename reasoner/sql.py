@@ -160,7 +160,7 @@ WITH v AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, {ty
 UPDATE {r} AS c SET {assignments}
 FROM v
 WHERE c.id = v.id AND c.status = 'running' AND c.worker = %(worker)s
-RETURNING c.id
+RETURNING c.id, c.run_id
 """
 
 _EVAL_RENEW_SQL = _RENEW_SQL.replace("{c}", "{r}")
@@ -172,7 +172,7 @@ RETURNING id
 """
 
 _EVAL_SWEEP_SQL = _SWEEP_SQL.replace("{c}", "{r}").replace(
-    "RETURNING c.id, c.status, c.attempts, stale.worker", "RETURNING c.id, c.status")
+    "RETURNING c.id, c.status, c.attempts, stale.worker", "RETURNING c.id, c.run_id")
 
 
 def _sql(template: str) -> str:

@@ -38,10 +38,10 @@ def _sweep_evaluation(now: datetime) -> int:
             cursor.execute(sql.EVAL_SWEEP_SQL, {"now": now, "attempts": settings.SAFEGUARD_ATTEMPTS})
             rows = cursor.fetchall()
         if rows:
-            ids = [pk for pk, _ in rows]
+            run_ids = sorted({run_id for _, run_id in rows})
             # A result that failed for good may be its run's last: let the run see it.
             transaction.on_commit(lambda: signals.send(evaluation_signals.results_stored, sender=sweep_stale,
-                                                       result_ids=ids))
+                                                       run_ids=run_ids))
             transaction.on_commit(wakeup.wake_reasoner)
             log.warning("swept %d evaluation results whose lease expired", len(rows))
     return len(rows)

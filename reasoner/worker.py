@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -17,8 +17,9 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 import safeguard
 from console import wakeup
+from reasoner.batch import EVALUATION, LIVE, Batch, Outcome
 from reasoner.heartbeat import Heartbeat
-from reasoner.pipeline import Batch, Outcome, Pipeline
+from reasoner.pipeline import Pipeline
 from reasoner.sweeper import sweep_stale
 
 log = logging.getLogger("console.reasoner")  # the name it had before the reasoner became an app
@@ -50,8 +51,9 @@ class Worker:
         batch_wait_s: float | None = None,
         idle_wait_s: float = IDLE_WAIT_S,
         sweep_every_s: float | None = None,
+        lanes: Sequence[str] = (LIVE, EVALUATION),
     ) -> None:
-        self.pipeline = Pipeline(engine, worker_id, batch_size=batch_size)
+        self.pipeline = Pipeline(engine, worker_id, batch_size=batch_size, lanes=lanes)
         self.batch_wait_s = settings.SAFEGUARD_BATCH_WAIT_MS / 1000 if batch_wait_s is None else batch_wait_s
         self.idle_wait_s = idle_wait_s
         lease_s = float(settings.SAFEGUARD_LEASE_S)

@@ -16,7 +16,9 @@ The default responder is steered by directives anywhere in the content text:
 * ``#truncate`` - stop inside the analysis with finish_reason "length";
 * ``#empty`` - an empty final answer;
 * ``#error`` - finish_reason "error";
-* ``#slow=<seconds>`` - sleep that long before answering this item.
+* ``#slow=<seconds>`` - sleep that long before answering this item;
+* ``#if=<word>`` - a violation when the policy's text mentions <word>, else not: two versions of a
+  policy then disagree on the item, as a revised rule would make them.
 
 Without a directive, content mentioning "buy now", "free money" or "click here"
 is a violation and anything else is not. The answer takes the policy's
@@ -40,7 +42,7 @@ from safeguard.specs import Content, PolicySpec
 from safeguard.vocab import get_encoding
 
 SPAM_PHRASES = ("buy now", "free money", "click here")
-_DIRECTIVE = re.compile(r"#(verdict|label|slow)=(\S+)|#(unparsable|truncate|empty|error|echo|conflict|disagree)\b")
+_DIRECTIVE = re.compile(r"#(verdict|label|slow|if)=(\S+)|#(unparsable|truncate|empty|error|echo|conflict|disagree)\b")
 
 
 @dataclass(slots=True)
@@ -152,6 +154,10 @@ def default_responder(request: Request) -> ScriptedReply:
         category, _ = match_category(code, policy.labels)
         violation = not is_safe_label(category)
         why = f"directive #label={code}"
+    elif "if" in directives:
+        word = directives["if"]
+        violation = word.lower() in policy.text.lower()
+        why = f"directive #if={word}: the policy {'mentions' if violation else 'does not mention'} {word}"
     elif "verdict" in directives:
         violation = directives["verdict"] not in ("0", "false", "no")
         why = f"directive #verdict={directives['verdict']}"

@@ -30,7 +30,7 @@ from tests.factories import make_item, make_policy
 # ordinary blocking calls, which Django's async-safety check would otherwise refuse.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -43,18 +43,6 @@ def console_url(django_db_setup, tmp_path_factory):
     with live.console_processes(database=connection.settings_dict,
                                 workdir=tmp_path_factory.mktemp("console")) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not live.chromium_path():
-        pytest.fail(live.MISSING_CHROMIUM)
-    with sync_playwright() as playwright:
-        chromium = live.launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from audit.models import AuditEvent
 from console.models import Classification
 from evaluations import runs
 from evaluations.models import EvaluationResult, RunStatus
-from evaluations.stats import Scored, binary_metrics
+from evaluations.stats import Scored, binary_metrics, category_confusion, percentiles
+from policies_app.demo import load_policy_text
 from reasoner.pipeline import Pipeline, run_once
 from safeguard.engines.scripted import ScriptedEngine
 from tests.factories import make_item, make_labeled_set, make_policy
@@ -70,7 +73,7 @@ def test_live_items_are_claimed_before_evaluation_results_whatever_their_age():
     assert {row.id for row in batch.sent if row.lane == "live"} == {c.pk for c in live}
 
 
-def test_a_batch_takes_no_more_evaluation_results_than_the_evaluation_batch_size(settings):
+def test_while_live_traffic_flows_a_batch_takes_no_more_evaluation_results_than_the_evaluation_batch_size(settings):
     settings.SAFEGUARD_EVAL_BATCH_SIZE = 4
     version = make_policy()
     runs.start_run(actor=None, labeled_set=make_labeled_set(version.policy, [(f"m {n}", "0") for n in range(10)]),
@@ -79,6 +82,18 @@ def test_a_batch_takes_no_more_evaluation_results_than_the_evaluation_batch_size
     batch = Pipeline(ScriptedEngine(), "w1", batch_size=64).claim()
 
     assert len(batch.sent) == 4
+
+
+def test_once_live_traffic_is_quiet_an_evaluation_fills_whole_batches(settings):
+    settings.SAFEGUARD_EVAL_BATCH_SIZE = 4
+    settings.SAFEGUARD_EVAL_QUIET_S = 0.0
+    version = make_policy()
+    runs.start_run(actor=None, labeled_set=make_labeled_set(version.policy, [(f"m {n}", "0") for n in range(10)]),
+                   version=version)
+
+    batch = Pipeline(ScriptedEngine(), "w1", batch_size=8).claim()
+
+    assert len(batch.sent) == 8
 
 
 def test_cancelling_a_run_stops_it_and_keeps_metrics_of_what_was_classified():
@@ -106,3 +121,26 @@ def test_a_run_of_another_policys_version_or_of_an_empty_set_is_refused():
         runs.start_run(actor=None, labeled_set=labeled_set, version=other)
     with pytest.raises(runs.RunError, match="no examples"):
         runs.start_run(actor=None, labeled_set=empty, version=version)
+
+
+def test_the_database_aggregates_equal_the_same_metrics_computed_in_python_for_a_category_policy():
+    version = make_policy(text=load_policy_text("spam-and-scams"), label_scheme="categories",
+                          labels=["SP0", "SP2", "SP3", "SP4"], output_format="json")
+    rows = [("free money, click here", "SP2"), ("buy now #label=SP3.a", "SP3"), ("hello", "SP0"),
+            ("lunch #label=SP2.b", "SP0"), ("nothing #unparsable", "SP4"), ("see you", "SP0")]
+    run = runs.start_run(actor=None, labeled_set=make_labeled_set(version.policy, rows), version=version)
+    _drain()
+    run.refresh_from_db()
+
+    results = list(run.results.select_related("example"))
+    scored = [Scored(expected=r.example.violation, predicted=r.violation if r.status == "done" else None,
+                     expected_category=r.example.category, predicted_category=r.category or r.label) for r in results]
+    assert run.metrics["confusion"] == category_confusion(scored)
+    assert run.metrics["latency_ms"] == percentiles([r.latency_ms for r in results])
+    assert run.metrics["completion_tokens_per_example"] == percentiles(
+        [r.completion_tokens for r in results if r.completion_tokens is not None])
+    assert run.metrics["rule_ids"] == dict(Counter(rule for r in results for rule in r.rule_ids).most_common())
+    expected = binary_metrics(scored)
+    assert {k: run.metrics[k] for k in expected} == expected
+    assert run.metrics["category_accuracy"] == round(
+        sum(s.predicted is not None and s.predicted_category == s.expected_category for s in scored) / len(scored), 4)

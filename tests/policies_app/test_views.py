@@ -92,7 +92,8 @@ def test_it_lets_only_policy_writers_and_admins_in(client_as, request, spam_poli
         assert _counts() == before
 
 
-@pytest.mark.parametrize("action", ["publish", "rollback", "retire"])
+# Publishing has a GET: its evidence page (tests/evaluations/test_publish_gate.py).
+@pytest.mark.parametrize("action", ["rollback", "retire"])
 def test_it_refuses_get_on_actions(writer_client, spam_policy, action):
     response = writer_client.get(reverse(f"policies:{action}", args=[spam_policy.policy.slug, 1]))
     assert response.status_code == 405
@@ -209,7 +210,8 @@ def test_the_history_lists_versions_newest_first_with_actions(writer_client, spa
     response = writer_client.get(reverse("policies:history", args=[spam_policy.policy.slug]))
     assert [v.number for v in response.context["versions"]] == [2, 1]
     body = response.content.decode()
-    assert body.count("data-confirm=") == 3  # v2: publish, retire; v1 (published): retire
+    assert body.count("data-confirm=") == 2  # retire v2 and v1; publishing goes through its evidence page
+    assert body.count("/publish/") == 1  # v2's
     assert 'name="a" value="1" aria-label="Compare from version 1" checked' in body
     assert spam_policy.content_hash[:12] in body
 

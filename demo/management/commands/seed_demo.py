@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.roles import Role, set_roles
 from console import intake
 from console.models import Classification, ClassificationStatus, Stage
+from demo.workbench import seed_workbench
 from policies_app import services as policy_services
 from policies_app.demo import DEMO_POLICIES
 from policies_app.models import Policy, VersionStatus
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         answered = self.seed_answers()
         if answered:
             self.stdout.write(f"  {answered} demo verdicts stored (hand-written answers: no model is configured)")
+        evaluated = seed_workbench(users["writer"], DEMO_MODEL)
+        if evaluated:
+            self.stdout.write(f"  {evaluated} demo evaluation answers stored: two runs of a labelled set to compare")
         self.stdout.write("  Demo logins (demo data only):")
         for username, password, roles in DEMO_USERS:
             role_names = ", ".join(sorted(r.value for r in roles))

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from reasoner import metrics
+from reasoner.batch import EVALUATION, LIVE
 from reasoner.engine import NO_ENGINE_MESSAGE, get_engine
 from reasoner.worker import Worker
 from safeguard import EngineError
@@ -25,6 +26,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--burst", action="store_true", help="Exit once nothing is queued")
+        parser.add_argument("--lanes", choices=["all", LIVE, EVALUATION], default="all",
+                            help="Work live classifications, evaluation runs, or both (default): a worker kept "
+                                 "for live traffic never has an evaluation batch in the way")
         parser.add_argument("--metrics-port", type=int, default=settings.SAFEGUARD_METRICS_PORT,
                             help="Serve the engine's Prometheus metrics on this port (SAFEGUARD_METRICS_PORT; "
                                  "0: off)")
@@ -69,7 +73,7 @@ class Command(BaseCommand):
             while not stopped.wait(3600):
                 pass
             return
-        worker = Worker(engine)
+        worker = Worker(engine, lanes=(LIVE, EVALUATION) if options["lanes"] == "all" else (options["lanes"],))
         if stopped.is_set():
             return
         worker.serve(burst=options["burst"])
