@@ -88,3 +88,16 @@ def test_without_inline_it_waits_for_a_running_worker(versions, tmp_path):
     finally:
         assert stop(worker) == 0, log.read_text()[-3000:]
     assert report["status"] == "done" and report["examples"] == 4
+
+
+def test_with_runs_adds_the_multi_policy_exact_match(versions):
+    published, _ = versions
+    other = make_policy(name="Other policy")
+    make_labeled_set(other.policy, ROWS, name="golden")
+    first = json.loads(_evaluate(other.policy.slug, "golden", "--inline", "--json"))
+
+    report = json.loads(_evaluate(published.policy.slug, "golden", "--version", "1", "--inline", "--json",
+                                  "--with-runs", str(first["run"])))
+
+    assert report["multi_policy"]["examples"] == 4
+    assert report["multi_policy"]["exact_match"] == 0.75  # the giveaway example is missed under both

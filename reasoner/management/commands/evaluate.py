@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluations import runs
 from evaluations.compare import CompareError, compare_runs
 from evaluations.models import EvaluationRun, LabeledSet, RunKind, RunStatus
+from evaluations.multipolicy import MultiPolicyError, multi_policy_accuracy
 from policies_app.models import Policy, PolicyVersion
 from reasoner.batch import EVALUATION
 from reasoner.engine import NO_ENGINE_MESSAGE, get_engine
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--version", type=int, help="Version number (default: the newest)")
         parser.add_argument("--compare", type=int, metavar="M",
                             help="Also measure version M on the same set (reusing a finished run of it) and compare")
+        parser.add_argument("--with-runs", type=int, nargs="+", metavar="RUN", default=[],
+                            help="Runs of other policies over sets with the same content: also report the "
+                                 "multi-policy exact-match accuracy of all of them with this run")
         parser.add_argument("--json", action="store_true", help="Print one JSON object")
         parser.add_argument("--inline", action="store_true",
                             help="Work the evaluation lane in this process instead of waiting for a worker")
@@ -64,6 +68,16 @@ class Command(BaseCommand):
                   "metrics": run.metrics}
         if baseline is not None:
             report["compare"] = _comparison(baseline, run)
+        if options["with_runs"]:
+            others = list(EvaluationRun.objects.filter(pk__in=options["with_runs"]).select_related(
+                "policy_version__policy"))
+            missing = set(options["with_runs"]) - {r.pk for r in others}
+            if missing:
+                raise CommandError(f"No run #{', #'.join(str(pk) for pk in sorted(missing))}")
+            try:
+                report["multi_policy"] = multi_policy_accuracy([run, *others])
+            except MultiPolicyError as exc:
+                raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(report, sort_keys=True))
         else:
@@ -125,6 +139,11 @@ class Command(BaseCommand):
             if interval:
                 shown += f"  (95% CI {interval[0]:.3f}-{interval[1]:.3f})"
             self.stdout.write(f"  {key:<10} {shown}")
+        multi = report.get("multi_policy")
+        if multi:
+            shown = "n/a" if multi["exact_match"] is None else f"{multi['exact_match']:.3f}"
+            self.stdout.write(f"  multi-policy exact match {shown} over {multi['examples']} examples labelled for "
+                              f"{len(multi['runs'])} policies")
         compare = report.get("compare")
         if compare:
             self.stdout.write(f"  against v{compare['baseline_version']} (run #{compare['baseline_run']}): "
