@@ -25,6 +25,8 @@ from api.metrics import DELIVERY_ATTEMPTS, DELIVERY_FAILURES
 from api.models import ApiClient, DeliveryStatus, RouteChoice, WebhookDelivery
 from audit.writer import record
 from console.models import Classification, Item
+from enforcement import actions as enforcement_actions
+from enforcement import shapes as enforcement_shapes
 
 log = logging.getLogger("api.webhooks")  # the name the decision-webhook failures were logged under
 
@@ -124,12 +126,25 @@ def queue_decision_delivery(*, item_id: int) -> WebhookDelivery | None:
     if not created:
         return None
     delivery.payload = {"id": f"whd_{delivery.pk}", "event": delivery.event, "created_at": item_states.iso(
-        delivery.created_at), "item": state}
+        delivery.created_at), "item": with_enforcement(item_id, state)}
     delivery.save(update_fields=["payload"])
     record(actor=None, actor_name="system:webhooks", action="webhook.queued", obj=delivery,
            after={"client": client.name, "item": item_id, "flagged": state["decision"]["flagged"]})
     transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
     return delivery
+
+
+def with_enforcement(item_id: int, state: dict[str, Any]) -> dict[str, Any]:
+    """The item's state with each policy's enforcement `action` and `statement` of reasons (None where a
+    policy was not decided by a moderator, or its action is "none"). Records the actions first, in case
+    this receiver ran before the enforcement app's."""
+    enforcement_actions.record_for_items([item_id])
+    found = enforcement_shapes.by_policy(item_id)
+    policies = []
+    for policy in state["policies"]:
+        entry = found.get((policy["policy"], policy["version"]), {})
+        policies.append({**policy, "action": entry.get("action"), "statement": entry.get("statement")})
+    return {**state, "policies": policies}
 
 
 def backoff_s(attempts: int) -> float:

@@ -136,6 +136,50 @@ def build(base_url: str) -> dict[str, Any]:
             "created": {"type": "boolean", "description": "In answers to submissions: false for a repeat"},
         },
     }
+    action = {
+        "type": "object",
+        "description": "What was done about a moderator's decision under one policy",
+        "properties": {
+            "type": {"type": "string", "enum": ["none", "label", "reduce_visibility", "remove", "age_gate",
+                                                "suspend_account"]},
+            "duration_days": {"type": ["integer", "null"], "description": "null: indefinite (or no action)"},
+            "decided_code": {"type": "string", "description": "The decided category or label"},
+            "violation": {"type": "boolean"},
+            "decided_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    statement = {
+        "type": "object",
+        "description": "The statement of reasons for a restricting action (DSA Art. 17)",
+        "properties": {
+            "object": {"const": "statement"},
+            "puid": {"type": "string", "format": "uuid", "description": "Unique platform id, never reused"},
+            "policy": {"type": "string"}, "version": {"type": "integer"},
+            "withdrawn": {"type": "boolean", "description": "The action was changed to none afterwards"},
+            "restriction": {"type": "object", "properties": {
+                "type": {"type": "string"}, "scope": {"type": "string", "enum": ["content", "account"]},
+                "duration_days": {"type": ["integer", "null"]},
+                "end_date": {"type": ["string", "null"], "format": "date"}}},
+            "facts": {"type": "string"},
+            "ground": {"type": "object", "properties": {
+                "type": {"type": "string", "enum": ["incompatible_content", "illegal_content"]},
+                "policy_name": {"type": "string"}, "policy_version": {"type": "integer"},
+                "rule_ids": {"type": "array", "items": {"type": "string"}}, "text": {"type": "string"},
+                "legal_ground": {"type": ["string", "null"]}}},
+            "automated_detection": {"type": "boolean"},
+            "automated_decision": {"type": "string", "enum": ["fully", "partially", "not_automated"]},
+            "source_type": {"type": "string",
+                            "enum": ["voluntary", "article_16", "trusted_flagger", "other_notification"],
+                            "description": "From the item's metadata.source_type (notice, trusted_flagger, ...); "
+                                           "voluntary (own initiative) otherwise"},
+            "application_date": {"type": "string", "format": "date"},
+            "content_date": {"type": "string", "format": "date"},
+            "redress": {"type": "string"},
+            "transparency_database": {"type": "object",
+                                      "description": "The statement in the EU DSA Transparency Database's "
+                                                     "submission shape"},
+        },
+    }
     moderation_result = {
         "type": "object",
         "properties": {
@@ -216,6 +260,20 @@ def build(base_url: str) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 403, 404, 429)},
                 }
             },
+            "/api/v1/items/{id}/statements": {
+                "get": {
+                    "summary": "An item's enforcement actions and their statements of reasons",
+                    "operationId": "getItemStatements",
+                    **_scope("read"),
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "object": {"const": "list"}, "item_id": {"type": "integer"},
+                        "data": {"type": "array", "items": {"allOf": [_ref("Action"), {"type": "object", "properties": {
+                            "policy": {"type": "string"}, "version": {"type": "integer"},
+                            "statement": {"oneOf": [_ref("Statement"), {"type": "null"}]}}}]}},
+                    }}, "The actions, oldest first"), **_errors(401, 403, 404, 429)},
+                }
+            },
             "/api/v1/items/by-external-id/{external_id}": {
                 "get": {
                     "summary": "An item, by your external id",
@@ -278,7 +336,15 @@ def build(base_url: str) -> dict[str, Any]:
                     "requestBody": {"content": {"application/json": {"schema": {
                         "type": "object", "properties": {
                             "id": {"type": "string"}, "event": {"const": "item.decided"},
-                            "created_at": {"type": "string", "format": "date-time"}, "item": _ref("ItemState"),
+                            "created_at": {"type": "string", "format": "date-time"},
+                            "item": {"allOf": [_ref("ItemState"), {"type": "object", "properties": {
+                                "policies": {"type": "array", "items": {"allOf": [_ref("PolicyState"), {
+                                    "type": "object", "properties": {
+                                        "action": {"oneOf": [_ref("Action"), {"type": "null"}]},
+                                        "statement": {"oneOf": [_ref("Statement"), {"type": "null"}]},
+                                    }}]}},
+                            }}], "description": "Each policy also carries the moderator's enforcement action and "
+                                                "its statement of reasons (null when none)"},
                         },
                     }}}},
                     "responses": {"200": {"description": "Received"}},
@@ -296,6 +362,8 @@ def build(base_url: str) -> dict[str, Any]:
                 "PolicyState": policy_state,
                 "Verdict": verdict,
                 "ModerationResult": moderation_result,
+                "Action": action,
+                "Statement": statement,
                 "Error": {
                     "type": "object",
                     "properties": {"error": {"type": "object", "properties": {

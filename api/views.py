@@ -15,6 +15,7 @@ from api.errors import ApiError, invalid
 from api.limits import read_json
 from api.models import ApiClient, Scope
 from console.models import Item
+from enforcement import shapes
 from policies_app.models import Policy
 
 BATCH_FIELDS = {"items", "policies"}
@@ -117,3 +118,13 @@ def item_by_external_id(request: HttpRequest, external_id: str) -> JsonResponse:
     json_input.check_text(external_id, "external_id")
     return _item_response(request, _get_item_for_client(request.api_client, external_id=external_id))
 
+
+
+@api_view("GET", scope=Scope.READ)
+def item_statements(request: HttpRequest, item_id: int) -> JsonResponse:
+    """The item's enforcement actions and their statements of reasons (withdrawn ones say so)."""
+    pk = _get_item_for_client(request.api_client, pk=item_id)
+    data = [{"object": "action", "policy": action.policy_version.policy.slug, "version": action.policy_version.number,
+             **shapes.action_shape(action), "statement": shapes.statement_shape(statement) if statement else None}
+            for action, statement in shapes.for_items([pk])]
+    return JsonResponse({"object": "list", "item_id": pk, "data": data})

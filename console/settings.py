@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "policies_app",
     "console",
     "evaluations",
+    "enforcement",  # before api: its item_decided receiver records actions the webhook payload carries
     "reasoner",
     "api",
     "demo",
@@ -312,6 +313,20 @@ WEBHOOK_TIMEOUT_S = envfloat("WEBHOOK_TIMEOUT_S", 10.0)
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BACKOFF_S = envfloat("WEBHOOK_BACKOFF_S", 30.0)  # first retry delay; doubles on each failure
 WEBHOOK_BACKOFF_MAX_S = envfloat("WEBHOOK_BACKOFF_MAX_S", 3600.0)
+# Statements of reasons (enforcement/): the redress routes told to the people moderated, the Transparency
+# Database category for codes whose rule names none, the territorial scope (country codes) and an optional
+# link to the terms and conditions (decision_ground_reference_url).
+ENFORCEMENT_REDRESS_TEXT = envstr(
+    "ENFORCEMENT_REDRESS_TEXT",
+    "You can contest this decision through the platform's internal complaint-handling system, an out-of-court "
+    "dispute settlement body, or the courts.",
+)
+ENFORCEMENT_TDB_CATEGORY = envstr("ENFORCEMENT_TDB_CATEGORY", "STATEMENT_CATEGORY_OTHER_VIOLATION_TC")
+ENFORCEMENT_TERRITORIAL_SCOPE = envlist(
+    "ENFORCEMENT_TERRITORIAL_SCOPE",
+    "AT,BE,BG,CY,CZ,DE,DK,EE,ES,FI,FR,GR,HR,HU,IE,IT,LT,LU,LV,MT,NL,PL,PT,RO,SE,SI,SK",
+)
+ENFORCEMENT_TERMS_URL = envstr("ENFORCEMENT_TERMS_URL")
 API_PERIODIC_JOBS = envbool("API_PERIODIC_JOBS", "True")  # false: start no retrain/sweep chains (benchmarks)
 FIRST_PASS_RETRAIN_INTERVAL_S = envint("FIRST_PASS_RETRAIN_INTERVAL_S", 3600)  # 0: no scheduled retraining
 FIRST_PASS_MIN_EXAMPLES = envint("FIRST_PASS_MIN_EXAMPLES", 20)  # fewer labelled items: no model (all to reasoner)

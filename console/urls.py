@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("console.app_urls")),
     path("policies/", include("policies_app.urls")),
     path("evaluations/", include("evaluations.urls")),
+    path("enforcement/", include("enforcement.urls")),
     path("", include("api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

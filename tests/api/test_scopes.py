@@ -24,6 +24,7 @@ ENDPOINTS = {
                     Scope.SUBMIT),
     "item": ("get", "/api/v1/items/{item_id}", None, Scope.READ),
     "item-by-external-id": ("get", "/api/v1/items/by-external-id/known", None, Scope.READ),
+    "item-statements": ("get", "/api/v1/items/{item_id}/statements", None, Scope.READ),
     "policies": ("get", "/api/v1/policies", None, Scope.READ),
     "moderations": ("post", "/v1/moderations", {"input": "hi"}, Scope.MODERATIONS),
 }
