@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from api import deliveries, schedule, training
+from audit import jobs as audit_jobs
 from policies_app.models import Policy
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,14 @@ def scheduled_retrain() -> list[int]:
         return retrain_first_pass()
     finally:
         schedule.reschedule("retrain")
+
+
+def scheduled_audit_verify() -> bool:
+    """The audit chain's periodic check (the job lives in the audit app, below the schedule)."""
+    try:
+        return audit_jobs.verify_chain()
+    finally:
+        schedule.reschedule("audit-verify")
 
 
 def scheduled_webhook_sweep() -> int:

@@ -1,5 +1,5 @@
-"""The API's periodic work (first-pass retraining, the webhook sweep) as self-rescheduling RQ jobs on
-the `default` queue, which `manage.py rqworker default webhooks --with-scheduler` runs.
+"""The periodic work (first-pass retraining, the webhook sweep, the audit chain's verification) as
+self-rescheduling RQ jobs on the `default` queue, which `manage.py rqworker default webhooks --with-scheduler` runs.
 
 A Redis key per chain marks it alive; `ensure_scheduled` (called after every ingestion, at most once a
 minute per process) restarts a chain whose key expired, so a flushed Redis or a lost job heals itself.
@@ -30,6 +30,8 @@ def periodic() -> dict[str, tuple[str, int]]:
     chains = {"webhook-sweep": ("api.jobs.scheduled_webhook_sweep", SWEEP_INTERVAL_S)}
     if settings.FIRST_PASS_RETRAIN_INTERVAL_S > 0:
         chains["retrain"] = ("api.jobs.scheduled_retrain", settings.FIRST_PASS_RETRAIN_INTERVAL_S)
+    if settings.AUDIT_VERIFY_EVERY_S > 0:
+        chains["audit-verify"] = ("api.jobs.scheduled_audit_verify", settings.AUDIT_VERIFY_EVERY_S)
     return chains
 
 

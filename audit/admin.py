@@ -29,7 +29,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor_name", "action", "object_type", "object_id", "object_repr")
+    list_display = ("seq", "created_at", "actor_name", "action", "object_type", "object_id", "object_repr")
     list_filter = ("action", "object_type")
     search_fields = ("actor_name", "object_repr", "object_id")
     date_hierarchy = "created_at"

@@ -31,5 +31,6 @@ urlpatterns = [
     # administration
     path("audit/", views.audit_log, name="audit"),
     path("audit/export.<str:fmt>", views.audit_export, name="audit-export"),
+    path("audit/checkpoint.json", views.audit_checkpoint, name="audit-checkpoint"),
     path("team/", views.team, name="team"),
 ]

@@ -6,9 +6,9 @@ Two kinds, one exposition:
   latency histogram (`RequestMetricsMiddleware`), and whatever the layers above define there (the
   API's webhook counters);
 - metrics read when /metrics is scraped (`SCRAPE_TIME`): queue depths, classifications per status, RQ
-  queue lengths and, added by the API app, webhook deliveries per status. They come from the database
-  and Redis, so they are right whichever process did the work; a part whose source is away is left
-  out and counted in `console_scrape_errors`, so a scrape never fails because of it.
+  queue lengths, the newest audit chain check and, added by the API app, webhook deliveries per status.
+  They come from the database and Redis, so they are right whichever process did the work; a part whose
+  source is away is left out and counted in `console_scrape_errors`, so a scrape never fails because of it.
 
 Access: with METRICS_TOKEN set, `Authorization: Bearer <token>`; without it, loopback clients only.
 """
@@ -35,6 +35,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from rq import Queue
 
+from audit.models import ChainCheck
 from console.models import Classification, ClassificationStatus, ReviewQueue, Stage
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,25 @@ def _rq_queues() -> Iterator[Metric]:
     yield from (waiting, scheduled, failed)
 
 
+def _audit_chain() -> Iterator[Metric]:
+    # The newest stored check (the schedule's or verify_audit's), not a new one: verifying reads the whole
+    # audit table, far too much for every scrape. Nothing is reported before the first check.
+    newest = scrape_rows(ChainCheck.objects.order_by("-id").values_list("ok", "checked_at")[:1])
+    if not newest:
+        return
+    ok, checked_at = newest[0]
+    yield GaugeMetricFamily("console_audit_chain_intact",
+                            "1 when the newest verification found the audit hash chain intact, 0 when broken",
+                            value=int(ok))
+    yield GaugeMetricFamily("console_audit_chain_checked_timestamp_seconds",
+                            "When the audit hash chain was last verified (Unix time)", value=checked_at.timestamp())
+
+
 SCRAPE_TIME = ScrapeTimeCollector()
 SCRAPE_TIME.add("classifications", _classifications)
 SCRAPE_TIME.add("review_queues", _review_queues)
 SCRAPE_TIME.add("rq_queues", _rq_queues)
+SCRAPE_TIME.add("audit_chain", _audit_chain)
 
 
 class _Exposition:

@@ -329,6 +329,7 @@ ENFORCEMENT_TERRITORIAL_SCOPE = envlist(
 ENFORCEMENT_TERMS_URL = envstr("ENFORCEMENT_TERMS_URL")
 API_PERIODIC_JOBS = envbool("API_PERIODIC_JOBS", "True")  # false: start no retrain/sweep chains (benchmarks)
 FIRST_PASS_RETRAIN_INTERVAL_S = envint("FIRST_PASS_RETRAIN_INTERVAL_S", 3600)  # 0: no scheduled retraining
+AUDIT_VERIFY_EVERY_S = envint("AUDIT_VERIFY_EVERY_S", 3600)  # the audit chain's scheduled check; 0: none
 FIRST_PASS_MIN_EXAMPLES = envint("FIRST_PASS_MIN_EXAMPLES", 20)  # fewer labelled items: no model (all to reasoner)
 FIRST_PASS_MIN_PER_CLASS = envint("FIRST_PASS_MIN_PER_CLASS", 5)
 FIRST_PASS_MAX_EXAMPLES = envint("FIRST_PASS_MAX_EXAMPLES", 200_000)  # newest labelled items used per retrain

@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from django_htmx.middleware import HtmxDetails
 
 from accounts.roles import ROLE_LABELS, Role, role_required, roles_of, set_roles
+from audit import chain
 from audit.models import AuditEvent
 from console import answer_quality, claims, comments, decisions, itempage, permissions, queues
 from console import dashboard as dashboard_stats
@@ -67,7 +68,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 
 EXPORT_FIELDS = (
-    "id", "created_at", "actor_name", "action", "object_type", "object_id", "object_repr", "before", "after"
+    "id", "created_at", "actor_name", "action", "object_type", "object_id", "object_repr", "before", "after",
+    "seq", "prev_hash", "hash",
 )
 
 
@@ -103,6 +105,19 @@ def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | Http
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = StreamingHttpResponse(streamed(request, rows()), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="audit-log.{fmt}"'
+    return response
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def audit_checkpoint(request: HttpRequest) -> JsonResponse:
+    """A signed statement of the audit chain's head, verified first (no checkpoint blesses a broken
+    chain); `manage.py verify_audit --checkpoint FILE` later holds the chain to it."""
+    result = chain.verify()
+    if not result.ok:
+        return JsonResponse({"error": str(result)}, status=409)
+    response = JsonResponse(chain.checkpoint(result), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="audit-checkpoint-{result.head_seq}.json"'
     return response
 
 
