@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from api.models import Route, RouteChoice
-from console.models import Classification, ClassificationStatus, Decision, Item, Review, Stage
+from console.models import Classification, ClassificationStatus, Decision, Item, Review, Stage, decided_violation
 from policies_app.models import PolicyVersion
-from safeguard.labels import is_safe_label
 
 PENDING = "pending"
 IN_REVIEW = "in_review"
@@ -67,11 +66,9 @@ def policy_state(
     status, flagged, decided_by, decided_at = PENDING, None, None, None
     review = reviews[-1] if reviews else None
     if review is not None and review["decision"] != Decision.ESCALATE:
-        if review["decision"] == Decision.OVERRIDE:
-            flagged = not is_safe_label(review["label"] or review["category"])
-        else:
-            reviewed = next((row for row in classifications if row["id"] == review["classification_id"]), None)
-            flagged = reviewed["violation"] if reviewed else None
+        reviewed = next((row for row in classifications if row["id"] == review["classification_id"]), None)
+        flagged = decided_violation(review["decision"], review["label"], review["category"],
+                                    reviewed["violation"] if reviewed else None)
         if flagged is not None:
             status, decided_by, decided_at = DECIDED, "moderator", review["created_at"]
         else:  # approving a verdict that has no answer decides nothing

@@ -16,10 +16,9 @@ from api import routing
 from api.errors import ClientError
 from api.models import FirstPassModel, LabeledExample
 from audit.writer import record
-from console.models import Classification, ClassificationStatus, Decision, Review, Stage
+from console.models import Classification, ClassificationStatus, Decision, Review, Stage, decided_violation
 from policies_app.models import Policy
 from safeguard import firstpass
-from safeguard.labels import is_safe_label
 
 log = logging.getLogger("api.services")  # the name it had before training got a module of its own
 
@@ -44,12 +43,6 @@ def import_labeled_examples(*, actor: Any, policy: Policy, examples: list[firstp
     return len(rows)
 
 
-def _review_violation(decision: str, label: str, category: str, reviewed: bool | None) -> bool | None:
-    if decision == Decision.OVERRIDE:
-        return not is_safe_label(label or category)
-    return reviewed
-
-
 def training_examples(policy: Policy) -> tuple[list[str], list[bool], dict[str, int]]:
     """What a policy's first pass learns from, newest first, at most FIRST_PASS_MAX_EXAMPLES:
     moderators' decisions, then reasoner verdicts nobody reviewed (distillation), then imported sets."""
@@ -66,7 +59,7 @@ def training_examples(policy: Policy) -> tuple[list[str], list[bool], dict[str, 
                      "classification__item__kind", "classification__item__content", "classification__item__turns")
     )
     for item_id, decision, label, category, reviewed, kind, content, turns in reviews[:limit].iterator():
-        violation = _review_violation(decision, label, category, reviewed)
+        violation = decided_violation(decision, label, category, reviewed)
         if item_id in seen or violation is None:
             continue
         seen.add(item_id)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from policies_app.models import ContentKind
 from safeguard import Content, Turn
 from safeguard.channels import split_text
+from safeguard.labels import is_safe_label
 
 # An item is the content a policy is applied to, so its kinds are the policy app's content kinds.
 ItemKind = ContentKind
@@ -273,6 +274,16 @@ class Decision(models.TextChoices):
     APPROVE = "approve", "Approve"
     OVERRIDE = "override", "Override"
     ESCALATE = "escalate", "Escalate"
+
+
+def decided_violation(decision: str, label: str, category: str, model_violation: bool | None) -> bool | None:
+    """What a moderator's decision says about "violation": an override, its corrected label's (or
+    category's) meaning; an approval, the model's verdict it approved; an escalation, nothing yet."""
+    if decision == Decision.OVERRIDE:
+        return not is_safe_label(label or category)
+    if decision == Decision.APPROVE:
+        return model_violation
+    return None
 
 
 class Review(models.Model):

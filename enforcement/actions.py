@@ -17,11 +17,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.writer import record
-from console.models import Classification, Decision, Review, ReviewStatus
+from console.models import Classification, Decision, Review, ReviewStatus, decided_violation
 from enforcement import rules
 from enforcement.models import Action, ActionType, AutomatedDecision, DecisionGround, SourceType, Statement
 from enforcement.transparency import CATEGORIES
-from safeguard.labels import is_safe_label
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +45,9 @@ def _final_review(classification: Classification) -> Review | None:
 
 def decided(classification: Classification, review: Review) -> tuple[list[str], bool]:
     """The decided codes (category first, then label) and whether they are a violation."""
-    if review.decision == Decision.OVERRIDE:
-        codes = [review.category, review.label]
-        return codes, not is_safe_label(review.label or review.category)
-    return [classification.category, classification.label], bool(classification.violation)
+    codes = [review.category, review.label] if review.decision == Decision.OVERRIDE else [
+        classification.category, classification.label]
+    return codes, bool(decided_violation(review.decision, review.label, review.category, classification.violation))
 
 
 def source_of(item: Any) -> str:

@@ -17,10 +17,9 @@ from django.utils import timezone
 
 from audit.writer import record
 from console import wakeup
-from console.models import Classification, Review, ReviewStatus, Stage
+from console.models import Classification, Review, ReviewStatus, Stage, decided_violation
 from evaluations.models import EvaluationResult, EvaluationRun, ResultStatus, RunKind, RunStatus
 from policies_app.models import Policy, PolicyVersion, VersionStatus
-from safeguard.labels import is_safe_label
 
 
 class ShadowError(ValueError):
@@ -140,7 +139,7 @@ def agreement(run: EvaluationRun, *, examples: int = 50) -> Agreement:
                                          decision__in=["approve", "override"])
                    .select_related("classification").order_by("created_at")):
         c = review.classification
-        decided[c.item_id] = c.violation if review.decision == "approve" else _override_violation(review, c)
+        decided[c.item_id] = decided_violation(review.decision, review.label, review.category, c.violation)
     for item_id, r in shadow.items():
         if r.status != ResultStatus.DONE:
             continue
@@ -163,15 +162,3 @@ def agreement(run: EvaluationRun, *, examples: int = 50) -> Agreement:
                 "moderators": moderators, "result": r.pk,
             })
     return result
-
-
-def _override_violation(review: Review, classification: Classification) -> bool | None:
-    """What an override decided: the corrected label's meaning in the classification's version."""
-    label = review.label or review.category
-    if not label:
-        return None
-    version = classification.policy_version
-    codes = {code.upper(): code for code, _ in version.label_choices()}
-    if label.upper() not in codes:
-        return None
-    return not is_safe_label(codes[label.upper()])

@@ -12,12 +12,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -110,3 +112,16 @@ def launch_chromium(playwright: Any) -> Any:
     if not path:
         raise RuntimeError(MISSING_CHROMIUM)
     return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+
+
+def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a service (or factory) in a thread of its own: services broadcast with async_to_sync, which
+    refuses to run in the test's thread, where Playwright's event loop lives."""
+    def run() -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=60)

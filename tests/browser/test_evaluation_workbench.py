@@ -7,7 +7,6 @@ import csv
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
@@ -42,20 +41,6 @@ def console_url(django_db_setup, tmp_path_factory):
         yield url
 
 
-def call(function, *args, **kwargs):
-    """Run a service in a thread of its own: services broadcast with async_to_sync, which refuses to run
-    in this thread, where Playwright's event loop lives."""
-
-    def run():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result(timeout=60)
-
-
 def _wait_until_done(run: EvaluationRun, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,7 +56,7 @@ def test_a_policy_writer_imports_a_set_runs_it_watches_it_finish_live_and_compar
     Group.objects.get_or_create(name=Role.POLICY_WRITER.value)
     writer = get_user_model().objects.create_user(username="wendy")
     set_roles(actor=None, user=writer, roles={Role.POLICY_WRITER})
-    v1, v2 = call(two_versions, name="Spam")
+    v1, v2 = live.call(two_versions, name="Spam")
     rows = [
         (f"you won the {WORD}, claim it #if={WORD} {SLOW}", "1"),
         (f"our office {WORD} raised money for charity #if={WORD} {SLOW}", "0"),
@@ -107,7 +92,7 @@ def test_a_policy_writer_imports_a_set_runs_it_watches_it_finish_live_and_compar
         page.get_by_role("link", name="Open Lottery spam").click()
         labeled_set = LabeledSet.objects.get(policy=v1.policy, name="Lottery spam")
         assert labeled_set.examples.count() == 6
-        earlier = call(runs.start_run, actor=None, labeled_set=labeled_set, version=v1,
+        earlier = live.call(runs.start_run, actor=None, labeled_set=labeled_set, version=v1,
                        note="before the lottery rule")
         _wait_until_done(earlier)
 

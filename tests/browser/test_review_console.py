@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
@@ -85,20 +84,6 @@ class Errors:
                 if "oobErrorNoTarget" not in text and not text.startswith("Failed to load resource")]
 
 
-def call(function, *args, **kwargs):
-    """Run a service (or factory) in a thread of its own: services broadcast with async_to_sync, which
-    refuses to run in this thread, where Playwright's event loop lives."""
-
-    def run():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result(timeout=60)
-
-
 def _live(page) -> None:
     expect(page.locator('#live-state[data-state="open"]')).to_be_visible(timeout=WAIT_MS)
 
@@ -117,7 +102,7 @@ def test_a_moderator_sees_an_item_arrive_opens_it_and_overrides_it_by_keyboard(c
         _live(page)
 
         # An item arrives; the real worker classifies it; its row appears without a reload.
-        item = call(make_item, versions=[version], source="forum", content="Buy now at spam.example #verdict=1")
+        item = live.call(make_item, versions=[version], source="forum", content="Buy now at spam.example #verdict=1")
         classification = item.classifications.get()
         row = page.locator(f"#row-{classification.pk}")
         expect(row).to_contain_text("Buy now at spam.example", timeout=WAIT_MS)
@@ -174,13 +159,13 @@ def test_an_item_the_first_pass_sends_to_people_appears_on_an_open_queue_without
                 for i in range(15)]
     examples += [firstpass.LabeledText(f"Thanks for the notes from meeting {i}, see you on Tuesday", False)
                  for i in range(15)]
-    call(training.import_labeled_examples, actor=None, actor_name="system:test", policy=version.policy,
+    live.call(training.import_labeled_examples, actor=None, actor_name="system:test", policy=version.policy,
          examples=examples, dataset="browser-test")
-    assert call(training.retrain_first_pass, policy=version.policy) is not None
+    assert live.call(training.retrain_first_pass, policy=version.policy) is not None
     # Every score goes to people: nothing is closed unread, nothing waits for the reasoner.
-    call(routing.set_routing_rule, actor=None, version=version, safe_below=0.0, violation_above=0.0,
+    live.call(routing.set_routing_rule, actor=None, version=version, safe_below=0.0, violation_above=0.0,
          sample_rate=0.0, violations_to_humans=True)
-    _, token = call(clients.create_client, actor=None, name="Forum", default_policies=[version.policy])
+    _, token = live.call(clients.create_client, actor=None, name="Forum", default_policies=[version.policy])
     context = _signed_in(browser, console_url, cast["mo"])
     try:
         page = context.new_page()
@@ -205,7 +190,7 @@ def test_an_item_the_first_pass_sends_to_people_appears_on_an_open_queue_without
 def test_a_policy_writer_sees_how_answers_were_read_and_opens_the_conflicting_ones(console_url, browser, cast):
     version = make_policy(name="Support requests", label_scheme="valid_invalid", labels=["VALID", "INVALID"],
                           output_format="label", text="Is this a support request? Answer (VALID or INVALID):")
-    _, token = call(clients.create_client, actor=None, name="Helpdesk", default_policies=[version.policy])
+    _, token = live.call(clients.create_client, actor=None, name="Helpdesk", default_policies=[version.policy])
     # The real path: the API stores the items, the console's reasoner worker reads the scripted answers.
     for n, content in enumerate(["#conflict", "#echo #verdict=1", "my parcel never came"]):
         _post_item(console_url, token, {"external_id": f"q-{n}", "content": content})
@@ -231,7 +216,7 @@ def test_a_policy_writer_sees_how_answers_were_read_and_opens_the_conflicting_on
 
 
 def test_a_second_moderator_sees_the_claim_live_and_cannot_decide(console_url, browser, cast):
-    verdict = call(make_verdict, content="Limited offer, click here", source="shop")
+    verdict = live.call(make_verdict, content="Limited offer, click here", source="shop")
     mine, theirs = _signed_in(browser, console_url, cast["mo"]), _signed_in(browser, console_url, cast["bob"])
     try:
         bob = theirs.new_page()
@@ -309,7 +294,7 @@ def _screenshot_data(cast):
 def test_the_review_pages_render_for_the_readme(console_url, browser, cast, tmp_path):
     """The queue, an item and the dashboard render whole, without console errors (screenshots kept in
     the test's temporary folder; the README's are of the demo data)."""
-    rows = call(_screenshot_data, cast)
+    rows = live.call(_screenshot_data, cast)
     folder = tmp_path
     context = _signed_in(browser, console_url, cast["ada"])
     try:

@@ -3,12 +3,14 @@ results, the metrics once the run is over, and only to policy writers and admins
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -125,13 +127,28 @@ def test_an_admin_follows_a_run_but_not_one_that_does_not_exist():
 
 
 def test_progress_is_pushed_at_most_twice_a_second_per_run_but_always_when_the_run_ends(monkeypatch):
-    sent: list[tuple[str, dict]] = []
-    monkeypatch.setattr(live.broadcast, "group_send", lambda group, message: sent.append((group, message)))
     monkeypatch.setattr(live, "_last_push", {})
+    layer = get_channel_layer()
 
+    async def listen() -> str:
+        channel = await layer.new_channel()
+        for run_id in (7, 8):
+            await layer.group_add(live.run_group(run_id), channel)
+        return channel
+
+    async def received(channel: str) -> list[int]:
+        runs_seen = []
+        while True:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
+            except TimeoutError:
+                return runs_seen
+            runs_seen.append(message["run"])
+
+    channel = async_to_sync(listen)()
     for _ in range(5):
         live.send_progress(7)
     live.send_progress(8)
     live.send_progress(7, final=True)
 
-    assert [group for group, _ in sent] == ["evaluation-run-7", "evaluation-run-8", "evaluation-run-7"]
+    assert async_to_sync(received)(channel) == [7, 8, 7]
