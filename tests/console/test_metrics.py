@@ -3,12 +3,13 @@ or Redis that is away)."""
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections import Counter
 
 import pytest
 import redis
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
@@ -168,13 +169,19 @@ def test_a_redis_outage_still_serves_metrics_and_says_so(settings):
     assert _value(samples, "console_classifications", status="unparsable") == 1
 
 
-def test_a_database_outage_still_serves_metrics_and_says_so(monkeypatch):
-    def no_database(*args, **kwargs):
-        raise DatabaseError("the database is away")
-
-    monkeypatch.setattr(connection, "cursor", no_database)
-
-    samples = _scrape()
+@pytest.mark.django_db(transaction=True)  # this test's connection is pointed at no server for a while
+def test_a_database_outage_still_serves_metrics_and_says_so():
+    real = copy.deepcopy(connection.settings_dict)
+    connection.close()
+    # A real outage: the server this connection would reach refuses it (a closed port, no socket).
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(_closed_port()),
+                                    OPTIONS={**real.get("OPTIONS", {}), "host": "127.0.0.1", "connect_timeout": 2})
+    try:
+        samples = _scrape()
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(real)
 
     for part in ("classifications", "review_queues", "webhook_deliveries"):
         assert _value(samples, "console_scrape_errors", part=part) == 1
