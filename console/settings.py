@@ -322,6 +322,8 @@ ENFORCEMENT_REDRESS_TEXT = envstr(
     "dispute settlement body, or the courts.",
 )
 ENFORCEMENT_TDB_CATEGORY = envstr("ENFORCEMENT_TDB_CATEGORY", "STATEMENT_CATEGORY_OTHER_VIOLATION_TC")
+# How long a complaint may wait for its decision before it shows as overdue (DSA Art. 20 asks for "timely").
+APPEAL_DEADLINE_DAYS = envint("APPEAL_DEADLINE_DAYS", 7)
 ENFORCEMENT_TERRITORIAL_SCOPE = envlist(
     "ENFORCEMENT_TERRITORIAL_SCOPE",
     "AT,BE,BG,CY,CZ,DE,DK,EE,ES,FI,FR,GR,HR,HU,IE,IT,LT,LU,LV,MT,NL,PL,PT,RO,SE,SI,SK",

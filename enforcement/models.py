@@ -144,3 +144,78 @@ class Statement(models.Model):
 
     def __str__(self) -> str:
         return str(self.puid)
+
+
+class AppealStatus(models.TextChoices):
+    OPEN = "open", "Awaiting a decision"
+    UPHELD = "upheld", "Upheld (the decision stands)"
+    REVERSED = "reversed", "Reversed"
+
+
+class Complainant(models.TextChoices):
+    """Who complains (DSA Art. 20 lets both sides of a decision complain)."""
+
+    AFFECTED = "affected", "The person the decision affects"
+    NOTIFIER = "notifier", "The person or entity who reported the content"
+
+
+class AppealQuerySet(models.QuerySet["Appeal"]):
+    def open(self) -> AppealQuerySet:
+        return self.filter(status=AppealStatus.OPEN)
+
+
+class Appeal(models.Model):
+    """A complaint against one decided action (DSA Art. 20). Decided only by a person, and never by the
+    moderator who made the decision complained about: the database refuses both (`decided_by` required
+    once decided, and never `original_reviewer`)."""
+
+    item = models.ForeignKey("console.Item", on_delete=models.CASCADE, related_name="appeals")
+    action = models.ForeignKey(Action, on_delete=models.PROTECT, related_name="appeals")
+    external_id = models.CharField(max_length=200, blank=True,
+                                   help_text="The platform's id for the complaint (makes filing idempotent)")
+    complainant = models.CharField(max_length=10, choices=Complainant.choices, default=Complainant.AFFECTED)
+    reason = models.TextField(help_text="What the complainant says")
+    status = models.CharField(max_length=10, choices=AppealStatus.choices, default=AppealStatus.OPEN)
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+", help_text="The admin who filed it (empty: filed through the API)")
+    filed_via = models.CharField(max_length=150, help_text="api:<client name>, or the admin's username")
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="When a decision is due (received + APPEAL_DEADLINE_DAYS)")
+    original_reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                          help_text="Who made the decision complained about")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome_reason = models.TextField(blank=True)
+    reversal = models.ForeignKey("console.Review", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                 help_text="The review that reversed the decision")
+
+    objects = AppealQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "external_id"], condition=~Q(external_id=""),
+                                    name="appeal_external_id_once_per_item"),
+            models.UniqueConstraint(fields=["action"], condition=Q(status="open"), name="appeal_one_open_per_action"),
+            models.CheckConstraint(condition=~Q(reason=""), name="appeal_has_reason"),
+            models.CheckConstraint(condition=Q(status__in=AppealStatus.values), name="appeal_status_valid"),
+            models.CheckConstraint(condition=Q(complainant__in=Complainant.values), name="appeal_complainant_valid"),
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(decided_by__isnull=True) & Q(decided_at__isnull=True))
+                | (~Q(status="open") & Q(decided_by__isnull=False) & Q(decided_at__isnull=False)
+                   & ~Q(outcome_reason="")),
+                name="appeal_decided_by_a_person_with_reason",
+            ),
+            models.CheckConstraint(condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("original_reviewer")),
+                                   name="appeal_not_decided_by_original_reviewer"),
+            models.CheckConstraint(condition=~Q(status="reversed") | Q(reversal__isnull=False),
+                                   name="appeal_reversal_has_review"),
+            models.CheckConstraint(condition=Q(due_at__gte=models.F("received_at")), name="appeal_due_after_received"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at", "id"], condition=Q(status="open"), name="appeal_open_due"),
+            models.Index(fields=["received_at", "id"], name="appeal_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"appeal {self.pk} on item {self.item_id} ({self.status})"
