@@ -68,19 +68,21 @@ class EnforcementRule(models.Model):
 
 
 class Action(models.Model):
-    """What was done about one classification a moderator decided: chosen from its policy's rules when
-    the decision committed, editable by a moderator afterwards."""
+    """What was done about one decided classification: chosen from its policy's rules when the decision
+    committed (a moderator's, or the model's own where no person was asked), editable by a moderator
+    afterwards."""
 
     classification = models.OneToOneField("console.Classification", on_delete=models.CASCADE,
                                           related_name="enforcement_action")
     item = models.ForeignKey("console.Item", on_delete=models.CASCADE, related_name="enforcement_actions")
-    review = models.ForeignKey("console.Review", on_delete=models.PROTECT, related_name="+")
+    # Empty: no person decided (a verdict the first pass or the reasoner closed on its own).
+    review = models.ForeignKey("console.Review", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     policy_version = models.ForeignKey("policies_app.PolicyVersion", on_delete=models.PROTECT, related_name="+")
     decided_code = models.CharField(max_length=60, blank=True, help_text="The decided category or label")
     violation = models.BooleanField()
     action = models.CharField(max_length=20, choices=ActionType.choices)
     duration_days = models.PositiveIntegerField(null=True, blank=True)
-    decided_at = models.DateTimeField(help_text="When the moderator's decision was made")
+    decided_at = models.DateTimeField(help_text="When the decision was made (by the moderator, or the model)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,8 +183,9 @@ class Appeal(models.Model):
     filed_via = models.CharField(max_length=150, help_text="api:<client name>, or the admin's username")
     received_at = models.DateTimeField()
     due_at = models.DateTimeField(help_text="When a decision is due (received + APPEAL_DEADLINE_DAYS)")
-    original_reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
-                                          help_text="Who made the decision complained about")
+    original_reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                          related_name="+",
+                                          help_text="Who made the decision complained about (empty: automated)")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
