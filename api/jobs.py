@@ -11,6 +11,7 @@ import logging
 from api import deliveries, schedule, training
 from audit import jobs as audit_jobs
 from policies_app.models import Policy
+from privacy import jobs as privacy_jobs
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ def scheduled_audit_verify() -> bool:
         return audit_jobs.verify_chain()
     finally:
         schedule.reschedule("audit-verify")
+
+
+def scheduled_retention() -> int:
+    """The retention rules' periodic run (the job lives in the privacy app, below the schedule)."""
+    try:
+        return privacy_jobs.apply_retention()
+    finally:
+        schedule.reschedule("retention")
 
 
 def scheduled_webhook_sweep() -> int:

@@ -23,6 +23,7 @@ class Scope(models.TextChoices):
     SUBMIT = "submit", "Submit items (POST /api/v1/items, /api/v1/items/batch)"
     READ = "read", "Read items, their verdicts and states, and the policy list"
     MODERATIONS = "moderations", "OpenAI-compatible moderation (POST /v1/moderations)"
+    ERASE = "erase", "Erase the text of the client's own items (POST /api/v1/erasures)"
 
 
 class ApiClientQuerySet(models.QuerySet["ApiClient"]):

@@ -1,4 +1,4 @@
-"""The periodic work (first-pass retraining, the webhook sweep, the audit chain's verification) as
+"""The periodic work (first-pass retraining, the webhook sweep, the audit chain's verification, retention) as
 self-rescheduling RQ jobs on the `default` queue, which `manage.py rqworker default webhooks --with-scheduler` runs.
 
 A Redis key per chain marks it alive; `ensure_scheduled` (called after every ingestion, at most once a
@@ -32,6 +32,8 @@ def periodic() -> dict[str, tuple[str, int]]:
         chains["retrain"] = ("api.jobs.scheduled_retrain", settings.FIRST_PASS_RETRAIN_INTERVAL_S)
     if settings.AUDIT_VERIFY_EVERY_S > 0:
         chains["audit-verify"] = ("api.jobs.scheduled_audit_verify", settings.AUDIT_VERIFY_EVERY_S)
+    if settings.RETENTION_EVERY_S > 0:
+        chains["retention"] = ("api.jobs.scheduled_retention", settings.RETENTION_EVERY_S)
     return chains
 
 

@@ -284,6 +284,29 @@ def build(base_url: str) -> dict[str, Any]:
                     "responses": {"200": _json(_ref("ItemState"), "The item"), **_errors(400, 401, 403, 404, 429)},
                 }
             },
+            "/api/v1/erasures": {
+                "post": {
+                    "summary": "Erase the text of one of your items everywhere it is kept (decisions stay)",
+                    "description": (
+                        "Redacts the item's content, turns and metadata values, the model's reasoning, rationale "
+                        "and raw outputs, moderators' reasons and comments, statement facts, webhook payloads "
+                        "and the audit trail's copies; labels, decisions, actions and statements' other fields "
+                        "stay. Idempotent: a repeat answers 200 with the first erasure."),
+                    "operationId": "createErasure",
+                    **_scope("erase"),
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False,
+                        "properties": {"item_id": {"type": "integer", "minimum": 1},
+                                       "external_id": {"type": "string", "minLength": 1, "maxLength": 200}},
+                        "oneOf": [{"required": ["item_id"]}, {"required": ["external_id"]}],
+                    }}}},
+                    "responses": {
+                        "201": _json(_ref("Erasure"), "Erased"),
+                        "200": _json(_ref("Erasure"), "Erased before: the earlier erasure"),
+                        **_errors(400, 401, 403, 404, 413, 415, 429),
+                    },
+                }
+            },
             "/api/v1/policies": {
                 "get": {
                     "summary": "The policies this client may submit items under (its allowed policies)",
@@ -354,7 +377,7 @@ def build(base_url: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client's API token. Scopes: submit, read, moderations; it may expire.",
+                "description": "A client's API token. Scopes: submit, read, moderations, erase; it may expire.",
             }},
             "schemas": {
                 "ItemInput": item_input,
@@ -364,6 +387,16 @@ def build(base_url: str) -> dict[str, Any]:
                 "ModerationResult": moderation_result,
                 "Action": action,
                 "Statement": statement,
+                "Erasure": {
+                    "type": "object",
+                    "properties": {
+                        "object": {"const": "erasure"}, "id": {"type": "integer"}, "item_id": {"type": "integer"},
+                        "external_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                        "requested_via": {"type": "string"},
+                        "redacted": {"type": "object", "additionalProperties": {"type": "integer"},
+                                     "description": "Rows redacted, per app.model.column"},
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "properties": {"error": {"type": "object", "properties": {

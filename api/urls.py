@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from api import moderations, pages, views
+from api import erasures, moderations, pages, views
 
 app_name = "api"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/items/<int:item_id>", views.item_detail, name="item"),
     path("api/v1/items/<int:item_id>/statements", views.item_statements, name="item-statements"),
     path("api/v1/items/by-external-id/<path:external_id>", views.item_by_external_id, name="item-by-external-id"),
+    path("api/v1/erasures", erasures.erasure_create, name="erasures"),
     path("v1/moderations", moderations.create_moderation, name="moderations"),
     path("integrations/clients/", pages.client_list, name="clients"),
     path("integrations/clients/new/", pages.client_create, name="client-create"),

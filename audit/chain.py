@@ -1,10 +1,12 @@
 """Checking the audit trail's hash chain, and signed checkpoints of its head.
 
-The chain itself is kept by the database (migration 0002: the `audit_event_chain` trigger and the
-`audit_event_digest` function). `verify` recomputes every event's digest with that same function, in
-seq order, and names the first broken link; `checkpoint` is a signed statement of the head at a moment,
-which `check_checkpoint` later holds the chain to, so a history rewritten from an older event onwards
-(and re-hashed consistently) is still caught.
+The chain itself is kept by the database (migrations 0002 and 0003: the `audit_event_chain` trigger and
+the `audit_event_digest` and `audit_payload_digest` functions). `verify` recomputes every event's hash
+with those same functions, in seq order, and names the first broken link: a hash that does not match,
+a payload that does not match its digest (for events not erased), or an erased event that holds
+anything but the marker or that no later erasure event names. `checkpoint` is a signed statement of
+the head at a moment, which `check_checkpoint` later holds the chain to, so a history rewritten from an
+older event onwards (and re-hashed consistently) is still caught.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from audit.models import GENESIS_HASH, AuditEvent, ChainCheck, ChainHead
+from audit.models import ERASED_MARKER, ERASURE_ACTION, GENESIS_HASH, AuditEvent, ChainCheck, ChainHead
 
 CHECKPOINT_SALT = "audit.chain.checkpoint"
 
@@ -45,12 +47,21 @@ class Result:
 # One pass in seq order: each row next to the row before it (LAG), and its digest recomputed. The first
 # row of the range is checked against the row before the range (or, from the start, the genesis link).
 _VERIFY_SQL = """
-WITH links AS (
-    SELECT id, seq, prev_hash, hash,
+WITH claims AS (
+    -- Which erasure event names which erased seq (an erasure event itself is never erased).
+    SELECT e.seq AS by_seq, s.value::bigint AS seq
+    FROM {table} AS e, jsonb_array_elements(e.after -> 'seqs') AS s(value)
+    WHERE e.action = %(erasure_action)s AND e.erased_at IS NULL AND e.seq >= %(from_seq)s
+),
+links AS (
+    SELECT id, seq, prev_hash, hash, erased_at,
            lag(seq) OVER w AS before_seq,
            lag(hash) OVER w AS before_hash,
            audit_event_digest(prev_hash, seq, actor_id, actor_name, action, object_type, object_id,
-                              object_repr, before, after, created_at) AS digest
+                              object_repr, payload_digest, created_at) AS digest,
+           payload_digest IS NOT DISTINCT FROM audit_payload_digest(before, after) AS payload_matches,
+           before IS NOT DISTINCT FROM %(marker)s::jsonb AND after IS NOT DISTINCT FROM %(marker)s::jsonb AS marked,
+           action = %(erasure_action)s AS is_erasure
     FROM {table}
     WHERE seq >= %(from_seq)s
     WINDOW w AS (ORDER BY seq)
@@ -68,6 +79,16 @@ checked AS (
             THEN 'its prev_hash is not the hash of seq ' || before_seq
         WHEN hash IS DISTINCT FROM digest
             THEN 'its content does not match its hash (altered after it was written)'
+        WHEN erased_at IS NULL AND NOT payload_matches
+            THEN 'its content does not match its hash (its before/after differ from their digest: altered after '
+                 || 'it was written)'
+        WHEN erased_at IS NOT NULL AND is_erasure
+            THEN 'it is an erasure record, which is never erased'
+        WHEN erased_at IS NOT NULL AND NOT marked
+            THEN 'it is marked erased but holds a payload other than the erasure marker'
+        WHEN erased_at IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM claims WHERE claims.seq = links.seq AND claims.by_seq > links.seq)
+            THEN 'it is marked erased but no later ' || %(erasure_action)s || ' event names it'
     END AS problem
     FROM links
 )
@@ -94,7 +115,8 @@ def verify(since_seq: int | None = None) -> Result:
     # look like a missing tail.
     with connection.cursor() as cursor:
         cursor.execute(_VERIFY_SQL.format(table=quote(AuditEvent._meta.db_table), head=quote(ChainHead._meta.db_table)),
-                       {"from_seq": max(since - 1, 0), "since": since, "genesis": GENESIS_HASH})
+                       {"from_seq": max(since - 1, 0), "since": since, "genesis": GENESIS_HASH,
+                        "marker": json.dumps(ERASED_MARKER), "erasure_action": ERASURE_ACTION})
         count, last_seq, last_hash, broken_seq, broken_id, problem, head_seq, head_hash = cursor.fetchone()
     if broken_seq is not None:
         return Result(ok=False, count=count, broken_seq=broken_seq, broken_id=broken_id, problem=problem)

@@ -12,9 +12,14 @@ class AuditEvent(models.Model):
     """Append-only: rows are written in the same transaction as the change they record, and a
     database trigger refuses UPDATE and DELETE.
 
-    Chained: a BEFORE INSERT trigger (migration 0002) numbers every event (`seq`, no gaps), stores the
-    previous event's hash and this event's hash over its content and that previous hash, whichever writer
-    inserted it. `audit.chain.verify` recomputes the chain."""
+    Chained: a BEFORE INSERT trigger (migrations 0002, 0003) numbers every event (`seq`, no gaps), stores
+    the previous event's hash, a digest of before/after (`payload_digest`) and this event's hash over its
+    other columns, that digest and the previous hash, whichever writer inserted it. `audit.chain.verify`
+    recomputes the chain.
+
+    Erasable: `audit.erasure.erase_payloads` (the database's `audit_erase_payloads`, the only UPDATE the
+    trigger lets through) replaces before/after by ERASED_MARKER and stamps `erased_at`; the hash still
+    covers the original payload through its digest, so the chain stays verifiable."""
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -32,6 +37,10 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True, editable=False, help_text="Position in the hash chain")
     prev_hash = models.CharField(max_length=64, editable=False, help_text="The previous event's hash")
     hash = models.CharField(max_length=64, editable=False, help_text="sha256 over this event and prev_hash")
+    payload_digest = models.CharField(max_length=64, editable=False,
+                                      help_text="sha256 over before and after, which the hash covers")
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                     help_text="When an erasure replaced before and after by a marker")
 
     class Meta:
         # The table keeps the name it had when the model lived in the console app (state-only move).
@@ -53,6 +62,8 @@ class AuditEvent(models.Model):
 
 
 GENESIS_HASH = "0" * 64  # the prev_hash of the first event
+ERASED_MARKER = {"erased": True}  # an erased event's before and after (migration 0003 writes the same)
+ERASURE_ACTION = "audit.payloads_erased"  # the event audit_erase_payloads appends, naming the seqs it erased
 
 
 class ChainHead(models.Model):

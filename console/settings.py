@@ -25,6 +25,12 @@ def envint(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def envdays(name: str) -> int | None:
+    """A number of days, or None when unset or empty (kept forever)."""
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else None
+
+
 def envfloat(name: str, default: float) -> float:
     value = os.environ.get(name, "")
     return float(value) if value.strip() else default
@@ -72,6 +78,7 @@ INSTALLED_APPS = [
     "console",
     "evaluations",
     "enforcement",  # before api: its item_decided receiver records actions the webhook payload carries
+    "privacy",
     "reasoner",
     "api",
     "demo",
@@ -329,6 +336,13 @@ ENFORCEMENT_TERRITORIAL_SCOPE = envlist(
     "AT,BE,BG,CY,CZ,DE,DK,EE,ES,FI,FR,GR,HR,HU,IE,IT,LT,LU,LV,MT,NL,PL,PT,RO,SE,SI,SK",
 )
 ENFORCEMENT_TERMS_URL = envstr("ENFORCEMENT_TERMS_URL")
+# Retention for sources without a rule of their own (privacy.RetentionRule): days to keep an item's
+# content, the model's reasoning and its raw outputs; unset keeps them forever.
+RETENTION_CONTENT_DAYS = envdays("RETENTION_CONTENT_DAYS")
+RETENTION_REASONING_DAYS = envdays("RETENTION_REASONING_DAYS")
+RETENTION_RAW_OUTPUT_DAYS = envdays("RETENTION_RAW_OUTPUT_DAYS")
+RETENTION_EVERY_S = envint("RETENTION_EVERY_S", 86400)  # the scheduled retention run; 0: none
+RETENTION_BATCH = envint("RETENTION_BATCH", 2000)  # items per retention transaction
 API_PERIODIC_JOBS = envbool("API_PERIODIC_JOBS", "True")  # false: start no retrain/sweep chains (benchmarks)
 FIRST_PASS_RETRAIN_INTERVAL_S = envint("FIRST_PASS_RETRAIN_INTERVAL_S", 3600)  # 0: no scheduled retraining
 AUDIT_VERIFY_EVERY_S = envint("AUDIT_VERIFY_EVERY_S", 3600)  # the audit chain's scheduled check; 0: none

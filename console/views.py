@@ -69,7 +69,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 EXPORT_FIELDS = (
     "id", "created_at", "actor_name", "action", "object_type", "object_id", "object_repr", "before", "after",
-    "seq", "prev_hash", "hash",
+    "seq", "prev_hash", "hash", "payload_digest", "erased_at",
 )
 
 

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from api import deliveries, jobs, redis_client, schedule
 from api.models import FirstPassModel, WebhookDelivery
 from audit.models import ChainCheck
-from console.models import Classification
+from console.models import Classification, Item
+from privacy.redaction import marker
 from reasoner.pipeline import Pipeline, run_once
 from safeguard.engines.scripted import ScriptedEngine
 from tests.api.helpers import run_jobs
-from tests.factories import make_policy
+from tests.factories import make_item, make_policy
 
 
 def _scheduled(name: str) -> list[str]:
@@ -21,16 +25,17 @@ def test_ensure_scheduled_starts_each_periodic_chain_once(db, settings):
     settings.FIRST_PASS_RETRAIN_INTERVAL_S = 3600
     schedule.ensure_scheduled()
     queued = [job.func_name for job in redis_client.queue("default").jobs]
-    assert sorted(queued) == ["api.jobs.scheduled_audit_verify", "api.jobs.scheduled_retrain",
-                              "api.jobs.scheduled_webhook_sweep"]
+    assert sorted(queued) == ["api.jobs.scheduled_audit_verify", "api.jobs.scheduled_retention",
+                              "api.jobs.scheduled_retrain", "api.jobs.scheduled_webhook_sweep"]
     schedule._last_ensured = 0.0
     schedule.ensure_scheduled()  # the chains are alive: nothing more
-    assert len(redis_client.queue("default").jobs) == 3
+    assert len(redis_client.queue("default").jobs) == 4
 
 
 def test_no_retrain_chain_runs_when_the_interval_is_zero(db, settings):
     settings.FIRST_PASS_RETRAIN_INTERVAL_S = 0
     settings.AUDIT_VERIFY_EVERY_S = 0
+    settings.RETENTION_EVERY_S = 0
     schedule.ensure_scheduled()
     assert [job.func_name for job in redis_client.queue("default").jobs] == ["api.jobs.scheduled_webhook_sweep"]
 
@@ -43,6 +48,18 @@ def test_the_scheduled_audit_verification_records_its_result_and_schedules_its_n
 
     assert ChainCheck.objects.get().ok
     assert _scheduled("default") == ["api.jobs.scheduled_audit_verify"]
+
+
+def test_the_scheduled_retention_redacts_what_is_due_and_schedules_its_next_run(db, settings):
+    settings.RETENTION_EVERY_S = 3600
+    settings.RETENTION_CONTENT_DAYS = 3
+    item = make_item(versions=[], content="an old post")  # no policy: nothing waits on it
+    Item.objects.filter(pk=item.pk).update(created_at=timezone.now() - timedelta(days=4))
+
+    assert jobs.scheduled_retention() == 1
+
+    assert Item.objects.get(pk=item.pk).content == marker()
+    assert _scheduled("default") == ["api.jobs.scheduled_retention"]
 
 
 def test_the_scheduled_retrain_trains_and_schedules_its_next_run(trained_spam, settings):

@@ -27,6 +27,7 @@ ENDPOINTS = {
     "item-statements": ("get", "/api/v1/items/{item_id}/statements", None, Scope.READ),
     "policies": ("get", "/api/v1/policies", None, Scope.READ),
     "moderations": ("post", "/v1/moderations", {"input": "hi"}, Scope.MODERATIONS),
+    "erasures": ("post", "/api/v1/erasures", {"external_id": "known"}, Scope.ERASE),
 }
 
 

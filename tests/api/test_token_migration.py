@@ -12,12 +12,13 @@ from tests.api.helpers import JsonCaller
 from tests.factories import make_policy
 
 BEFORE = [("api", "0001_initial")]
-AFTER = [("api", "0002_token_scopes_expiry_policies")]
 
 
-def _migrate(targets):
+def _migrate(targets=None):
+    """Migrate the api app to `targets` (default: its newest migration, where the other tests need it)."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
+    targets = targets or executor.loader.graph.leaf_nodes("api")
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
 
@@ -33,11 +34,12 @@ def test_clients_from_before_scopes_keep_every_scope_no_expiry_and_every_existin
                                        webhook_secret="whsec_x")
         old.default_policies.set([spam.policy_id])
     finally:
-        _migrate(AFTER)
+        _migrate()
     later = make_policy(name="Created later")
 
     client = ApiClient.objects.get(name="Old")
-    assert client.scopes == Scope.values
+    # Every scope there was then; later ones (erase, which destroys text) only when an admin grants them.
+    assert client.scopes == [Scope.SUBMIT, Scope.READ, Scope.MODERATIONS]
     assert client.expires_at is None
     assert set(client.allowed_policies.all()) == {spam.policy, other.policy}
     caller = JsonCaller(token)

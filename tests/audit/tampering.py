@@ -46,9 +46,10 @@ def rewrite_from(seq: int, **after: Any) -> None:
             link := coalesce(link, repeat('0', 64));
             FOR event IN SELECT * FROM {TABLE} WHERE seq >= {seq} ORDER BY seq LOOP
                 UPDATE {TABLE} SET prev_hash = link,
+                    payload_digest = audit_payload_digest(event.before, event.after),
                     hash = audit_event_digest(link, event.seq, event.actor_id, event.actor_name, event.action,
                                               event.object_type, event.object_id, event.object_repr,
-                                              event.before, event.after, event.created_at)
+                                              audit_payload_digest(event.before, event.after), event.created_at)
                 WHERE id = event.id RETURNING hash INTO link;
             END LOOP;
             UPDATE audit_chainhead SET hash = link WHERE id = 1;
