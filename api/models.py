@@ -24,6 +24,7 @@ class Scope(models.TextChoices):
     READ = "read", "Read items, their verdicts and states, and the policy list"
     MODERATIONS = "moderations", "OpenAI-compatible moderation (POST /v1/moderations)"
     ERASE = "erase", "Erase the text of the client's own items (POST /api/v1/erasures)"
+    APPEALS = "appeals", "File and read appeals against decisions (/api/v1/items/<id>/appeals)"
 
 
 class ApiClientQuerySet(models.QuerySet["ApiClient"]):

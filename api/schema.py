@@ -180,6 +180,33 @@ def build(base_url: str) -> dict[str, Any]:
                                                      "submission shape"},
         },
     }
+    appeal = {
+        "type": "object",
+        "description": "A complaint against a decision (DSA Art. 20), decided by a moderator who did not make "
+                       "the decision, never automatically",
+        "properties": {
+            "object": {"const": "appeal"}, "id": {"type": "integer"}, "item_id": {"type": "integer"},
+            "external_id": {"type": ["string", "null"]}, "policy": {"type": "string"}, "version": {"type": "integer"},
+            "complainant": {"type": "string", "enum": ["affected", "notifier"]}, "reason": {"type": "string"},
+            "status": {"type": "string", "enum": ["open", "upheld", "reversed"]},
+            "received_at": {"type": "string", "format": "date-time"},
+            "due_at": {"type": "string", "format": "date-time",
+                       "description": f"When a decision is due ({settings.APPEAL_DEADLINE_DAYS} days after receipt)"},
+            "decided_at": {"type": ["string", "null"], "format": "date-time"},
+            "outcome_reason": {"type": ["string", "null"], "description": "The moderator's reason for the outcome"},
+        },
+    }
+    appeal_input = {
+        "type": "object", "additionalProperties": False, "required": ["external_id", "reason"],
+        "properties": {
+            "external_id": {"type": "string", "maxLength": 200,
+                            "description": "Your id for the complaint: repeating it with the same complaint is safe"},
+            "reason": {"type": "string", "maxLength": 5000, "description": "What the complainant says"},
+            "complainant": {"type": "string", "enum": ["affected", "notifier"], "default": "affected"},
+            "policy": {"type": "string", "description": "The policy (slug) whose decision is appealed; "
+                                                        "left out: the item's latest decision"},
+        },
+    }
     moderation_result = {
         "type": "object",
         "properties": {
@@ -201,7 +228,8 @@ def build(base_url: str) -> dict[str, Any]:
             "description": (
                 "Submit content for moderation and learn the decisions. Authenticate with "
                 "`Authorization: Bearer <token>` (admins create tokens in the console). A token holds scopes "
-                "(`submit`: create items; `read`: read items and the policy list; `moderations`: /v1/moderations), "
+                "(`submit`: create items; `read`: read items and the policy list; `moderations`: /v1/moderations; "
+                "`appeals`: file and read appeals), "
                 "each operation needs one (its `security`), and it may expire (401 token_expired). A client "
                 "classifies only under its allowed policies (403 policy_not_allowed names any other). Every item "
                 "is scored by its policy's fast first pass; confidently safe items are closed at once, the rest "
@@ -273,6 +301,32 @@ def build(base_url: str) -> dict[str, Any]:
                             "statement": {"oneOf": [_ref("Statement"), {"type": "null"}]}}}]}},
                     }}, "The actions, oldest first"), **_errors(401, 403, 404, 429)},
                 }
+            },
+            "/api/v1/items/{id}/appeals": {
+                "post": {
+                    "summary": "File an appeal against the item's decision (idempotent by external_id)",
+                    "operationId": "createAppeal",
+                    **_scope("appeals"),
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AppealInput")}}},
+                    "responses": {
+                        "201": _json(_ref("Appeal"), "Filed; the outcome arrives by webhook (appeal.decided)"),
+                        "200": _json(_ref("Appeal"), "Already filed under this external_id: nothing changed"),
+                        "409": _json(_ref("Error"), "The external_id was used for another complaint, or an appeal "
+                                                    "against this decision is already open"),
+                        **_errors(400, 401, 403, 404, 413, 415, 429),
+                    },
+                },
+                "get": {
+                    "summary": "The item's appeals and their outcomes",
+                    "operationId": "listAppeals",
+                    **_scope("appeals"),
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "object": {"const": "list"}, "item_id": {"type": "integer"},
+                        "data": {"type": "array", "items": _ref("Appeal")}}}, "The appeals, oldest first"),
+                        **_errors(401, 403, 404, 429)},
+                },
             },
             "/api/v1/items/by-external-id/{external_id}": {
                 "get": {
@@ -372,12 +426,31 @@ def build(base_url: str) -> dict[str, Any]:
                     }}}},
                     "responses": {"200": {"description": "Received"}},
                 }
-            }
+            },
+            "appealDecided": {
+                "post": {
+                    "summary": "The outcome of an appeal (sent to the client's webhook URL, signed as itemDecided)",
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "type": "object", "properties": {
+                            "id": {"type": "string"}, "event": {"const": "appeal.decided"},
+                            "created_at": {"type": "string", "format": "date-time"},
+                            "appeal": {"allOf": [_ref("Appeal"), {"type": "object", "properties": {
+                                "action": _ref("Action"),
+                                "statement": {"oneOf": [_ref("Statement"), {"type": "null"}]},
+                            }}], "description": "The action now in force and its statement of reasons (null when "
+                                                "the action no longer restricts)"},
+                            "item": {"allOf": [_ref("ItemState")], "description": "The item as it now stands"},
+                        },
+                    }}}},
+                    "responses": {"200": {"description": "Received"}},
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client's API token. Scopes: submit, read, moderations, erase; it may expire.",
+                "description": "A client's API token. Scopes: submit, read, moderations, erase, appeals; it may "
+                               "expire.",
             }},
             "schemas": {
                 "ItemInput": item_input,
@@ -397,6 +470,8 @@ def build(base_url: str) -> dict[str, Any]:
                                      "description": "Rows redacted, per app.model.column"},
                     },
                 },
+                "Appeal": appeal,
+                "AppealInput": appeal_input,
                 "Error": {
                     "type": "object",
                     "properties": {"error": {"type": "object", "properties": {

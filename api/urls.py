@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/items/batch", views.item_batch, name="items-batch"),
     path("api/v1/items/<int:item_id>", views.item_detail, name="item"),
     path("api/v1/items/<int:item_id>/statements", views.item_statements, name="item-statements"),
+    path("api/v1/items/<int:item_id>/appeals", views.item_appeals, name="item-appeals"),
     path("api/v1/items/by-external-id/<path:external_id>", views.item_by_external_id, name="item-by-external-id"),
     path("api/v1/erasures", erasures.erasure_create, name="erasures"),
     path("v1/moderations", moderations.create_moderation, name="moderations"),

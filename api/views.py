@@ -1,5 +1,6 @@
 """The REST API (JSON, token-authenticated): submit items one at a time or in batches, read their
-state, list policies, and the OpenAPI schema. /v1/moderations lives in api.moderations."""
+state, list policies, file and read appeals (DSA Art. 20; their outcome is told by webhook, event
+appeal.decided), and the OpenAPI schema. /v1/moderations lives in api.moderations."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from api.errors import ApiError, invalid
 from api.limits import read_json
 from api.models import ApiClient, Scope
 from console.models import Item
-from enforcement import shapes
+from enforcement import appeals, shapes
+from enforcement.models import Appeal, Complainant
 from policies_app.models import Policy
 
 BATCH_FIELDS = {"items", "policies"}
+APPEAL_FIELDS = {"external_id", "reason", "complainant", "policy"}
 
 
 def _get_item_for_client(client: ApiClient, **lookup: Any) -> int:
@@ -128,3 +131,49 @@ def item_statements(request: HttpRequest, item_id: int) -> JsonResponse:
              **shapes.action_shape(action), "statement": shapes.statement_shape(statement) if statement else None}
             for action, statement in shapes.for_items([pk])]
     return JsonResponse({"object": "list", "item_id": pk, "data": data})
+
+
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool) -> str:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise invalid("is required", name, "missing_field")
+        return ""
+    if not isinstance(value, str):
+        raise invalid("must be a string", name, "wrong_type")
+    if required and not value.strip():
+        raise invalid("may not be empty", name)
+    return value
+
+
+def _file_appeal(request: HttpRequest, item_id: int) -> JsonResponse:
+    client = request.api_client
+    body = inputs.require_object(read_json(request), None)
+    inputs.reject_unknown(body, APPEAL_FIELDS, "")
+    external_id = _text(body, "external_id", required=True)
+    reason = _text(body, "reason", required=True)
+    complainant = _text(body, "complainant", required=False) or Complainant.AFFECTED
+    policy = _text(body, "policy", required=False)
+    try:
+        appeal, created = appeals.file_appeal(item_id=item_id, external_id=external_id, reason=reason,
+                                              complainant=complainant, policy=policy,
+                                              filed_via=f"api:{client.name}")
+    except appeals.AppealConflict as exc:
+        raise ApiError(409, str(exc), param=exc.field or None, code="appeal_conflict") from None
+    except appeals.AppealError as exc:
+        raise invalid(str(exc), exc.field or None) from None
+    return JsonResponse(shapes.appeal_shape(appeal), status=201 if created else 200)
+
+
+@api_view("GET", "POST", scope=Scope.APPEALS)
+def item_appeals(request: HttpRequest, item_id: int) -> JsonResponse:
+    """POST: file an appeal (201; 200 with the stored one for a repeat; 409 for a conflicting reuse of
+    external_id or an appeal already open on the decision). GET: the item's appeals, oldest first."""
+    pk = _get_item_for_client(request.api_client, pk=item_id)
+    if request.method == "POST":
+        return _file_appeal(request, pk)
+    rows = Appeal.objects.filter(item_id=pk).select_related("action__policy_version__policy").order_by(
+        "received_at", "id")
+    return JsonResponse({"object": "list", "item_id": pk, "data": [shapes.appeal_shape(a) for a in rows]})

@@ -129,7 +129,8 @@ def _free_port() -> int:
 
 def start_servers(count: int, database_url: str, static_root: str) -> tuple[list[subprocess.Popen], list[str]]:
     env = {
-        **os.environ,
+        # Servers never connect as the owner (whose DATABASE_OWNER_URL names the console's database).
+        **{k: v for k, v in os.environ.items() if k != "DATABASE_OWNER_URL"},
         "DATABASE_URL": database_url,
         "STATIC_ROOT": static_root,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -13,8 +13,9 @@ from django.db import connections
 
 
 def admin_connection() -> psycopg.Connection:
-    """An autocommit connection to the server's `postgres` database, for CREATE and DROP DATABASE."""
-    db = settings.DATABASES["default"]
+    """An autocommit connection to the server's `postgres` database, for CREATE and DROP DATABASE: as the
+    owner in DATABASE_OWNER_URL when one is set (the application's role may not create databases)."""
+    db = {**settings.DATABASES["default"], **settings.DATABASE_OWNER}
     host = (db.get("OPTIONS") or {}).get("host") or db.get("HOST") or None
     return psycopg.connect(dbname="postgres", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
                            host=host, port=db.get("PORT") or None, autocommit=True)
@@ -22,7 +23,7 @@ def admin_connection() -> psycopg.Connection:
 
 def use_database(name: str, *, recreate: bool) -> None:
     """Point this process at database `name` (dropped and made afresh when `recreate`, made when missing)
-    and migrate it."""
+    and migrate it (as the owner, which then grants the application's role its tables)."""
     connections.close_all()
     with admin_connection() as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()

@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
+from enforcement.routing import websocket_urlpatterns as appeal_urlpatterns  # noqa: E402
 from evaluations.routing import websocket_urlpatterns as evaluation_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -20,7 +21,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # The entry point mounts every app's routes, as console/urls.py includes each app's URLconf.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, *evaluation_urlpatterns]))
+            AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, *evaluation_urlpatterns, *appeal_urlpatterns]))
         ),
     }
 )

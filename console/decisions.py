@@ -1,4 +1,5 @@
-"""Decisions on verdicts: approve, override, escalate, skip, and bulk approval from the queue.
+"""Decisions on verdicts: approve, override, escalate, skip, bulk approval from the queue, and the
+override that reverses a final decision on appeal (`reverse`, called by `enforcement.appeals`).
 
 Each write locks the rows it decides on (select_for_update), checks that nothing changed since the
 moderator looked, writes its audit events in the same transaction, and once it has committed tells
@@ -128,24 +129,74 @@ def override(
         raise ReviewError("An override needs the correct label or category")
     classification = _lock_for_decision(user=user, classification_id=classification_id, seen_review=seen_review,
                                         action="override")
-    version = classification.policy_version
-    allowed = [code for code, _ in version.label_choices()]
-    if label and label not in allowed:
-        raise ReviewError(f"{label!r} is not a label of {version}: choose one of {', '.join(allowed)}")
-    if misapplied_rule and misapplied_rule not in version.rule_ids:
-        raise ReviewError(f"{misapplied_rule!r} is not a rule of {version}")
+    _check_codes(classification.policy_version, label, misapplied_rule)
     if (
         classification.status == "done"
         and (label or classification.label) == classification.label
         and (category or classification.category) == classification.category
     ):
         raise ReviewError("That is the model's own verdict: approve it instead")
-    if version.label_scheme == "categories" and label and not category:
+    review = _override_review(user=user, classification=classification, label=label, category=category,
+                              reason=reason, misapplied_rule=misapplied_rule)
+    _settle(user=user, classification=classification, review=review, final=True)
+    return review
+
+
+def _check_codes(version: Any, label: str, misapplied_rule: str) -> None:
+    allowed = [code for code, _ in version.label_choices()]
+    if label and label not in allowed:
+        raise ReviewError(f"{label!r} is not a label of {version}: choose one of {', '.join(allowed)}")
+    if misapplied_rule and misapplied_rule not in version.rule_ids:
+        raise ReviewError(f"{misapplied_rule!r} is not a rule of {version}")
+
+
+def _override_review(*, user: Any, classification: Any, label: str, category: str, reason: str,
+                     misapplied_rule: str) -> Review:
+    if classification.policy_version.label_scheme == "categories" and label and not category:
         category = label  # in a categories policy the label is the category code
-    review = Review.objects.create(
+    return Review.objects.create(
         classification=classification, decision=Decision.OVERRIDE, label=label[:60], category=category[:60],
         reason=reason, misapplied_rule=misapplied_rule[:40], reviewer=user,
     )
+
+
+def _codes_in_force(classification: Any, review: Any) -> tuple[str, str]:
+    """(label, category) a final review decided: the corrected ones of an override, else the model's."""
+    if review is not None and review.decision == Decision.OVERRIDE:
+        return review.label, review.category
+    return classification.label, classification.category
+
+
+@transaction.atomic
+def reverse(*, user: Any, classification_id: int, label: str, category: str = "", reason: str) -> Review:
+    """Replace a final decision with `user`'s override: an appeal's reversal. The appeals service has
+    already decided that `user` may decide the appeal (never the moderator who made this decision); this
+    records the new decision the one way an override is recorded: audited, shown on open pages, and told
+    to the layers above as a changed decision (`signals.item_decided`)."""
+    label, category, reason = (label or "").strip(), (category or "").strip(), (reason or "").strip()
+    if not reason:
+        raise ReviewError("A reversal needs a reason")
+    if not label and not category:
+        raise ReviewError("A reversal needs the correct label or category")
+    if not can_review(user):
+        raise ReviewError("Your role does not let you decide reviews")
+    classification = (
+        Classification.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("item", "policy_version__policy").filter(pk=classification_id).first()
+    )
+    if classification is None:
+        raise ReviewError("No such classification")
+    # Decided by a moderator, or by the model alone (a finished verdict no person was asked about).
+    if classification.review_status != ReviewStatus.DECIDED and (
+        classification.needs_review or classification.status != ClassificationStatus.DONE
+    ):
+        raise ReviewError("Only a decided verdict can be reversed")
+    _check_codes(classification.policy_version, label, "")
+    current = _codes_in_force(classification, classification.reviews.order_by("-created_at", "-id").first())
+    if (label or current[0], category or current[1]) == current:
+        raise ReviewError("That is the decision in force: uphold it instead")
+    review = _override_review(user=user, classification=classification, label=label, category=category,
+                              reason=reason, misapplied_rule="")
     _settle(user=user, classification=classification, review=review, final=True)
     return review
 

@@ -145,6 +145,22 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint(
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("The console runs on PostgreSQL only (its constraints and triggers need it)")
 DATABASES["default"].setdefault("TEST", {})["NAME"] = envstr("TEST_DATABASE_NAME") or None
+# Two roles (README: Two database roles): DATABASE_URL is the application's, DATABASE_OWNER_URL (optional)
+# the tables' owner's. `migrate` connects as the owner and then grants the application's role what the
+# console needs, which on the audit trail is SELECT and INSERT alone. Unset: the application is the owner.
+DATABASE_OWNER: dict[str, object] = {}  # the owner's credentials for the default database
+DATABASE_APP_ROLE = ""
+if DATABASE_OWNER_URL := envstr("DATABASE_OWNER_URL"):
+    _owner, _app = dj_database_url.parse(DATABASE_OWNER_URL), DATABASES["default"]
+    if _owner["NAME"] != _app["NAME"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must name the database DATABASE_URL names")
+    if not _app["USER"] or _app["USER"] == _owner["USER"]:
+        raise ImproperlyConfigured("With DATABASE_OWNER_URL set, DATABASE_URL must name the application's own "
+                                   "role (a user that is not the owner)")
+    DATABASE_APP_ROLE = _app["USER"]
+    # The whole address too: the owner may reach the server another way (a socket, sslmode).
+    DATABASE_OWNER = {**{key: _owner[key] for key in ("USER", "PASSWORD", "HOST", "PORT")},
+                      "OPTIONS": _owner.get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = envstr("REDIS_URL")

@@ -1,5 +1,5 @@
-"""The project's URLconf: the review app, the policies app, the evaluation workbench, the API, login and
-the admin.
+"""The project's URLconf: the review app, the policies app, the evaluation workbench, enforcement and
+appeals, the API, login and the admin.
 
 RQ's own dashboard is not mounted: some of its actions failed and none were audited; queue depths are
 on /readyz, /metrics and the review dashboard instead."""
@@ -14,6 +14,7 @@ urlpatterns = [
     path("policies/", include("policies_app.urls")),
     path("evaluations/", include("evaluations.urls")),
     path("enforcement/", include("enforcement.urls")),
+    path("appeals/", include("enforcement.appeal_urls")),
     path("", include("api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

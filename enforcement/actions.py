@@ -198,9 +198,53 @@ def edit_action(*, user: Any, action_id: int, action: str, duration_days: int | 
         statement.save()
         after.update(facts=statement.facts, decision_ground=statement.decision_ground,
                      legal_ground=statement.legal_ground, statement=str(statement.puid), withdrawn=False)
-    elif statement is not None and statement.withdrawn_at is None:
-        statement.withdrawn_at, statement.edited_by = timezone.now(), user
-        statement.save(update_fields=["withdrawn_at", "edited_by", "updated_at"])
+    elif _withdraw(statement, user):
         after.update(statement=str(statement.puid), withdrawn=True)
     record(actor=user, action="enforcement.action_edited", obj=row, before=before, after=after)
+    return row
+
+
+def _withdraw(statement: Statement | None, user: Any) -> bool:
+    """Withdraw a statement whose action no longer restricts; whether there was one to withdraw."""
+    if statement is None or statement.withdrawn_at is not None:
+        return False
+    statement.withdrawn_at, statement.edited_by = timezone.now(), user
+    statement.save(update_fields=["withdrawn_at", "edited_by", "updated_at"])
+    return True
+
+
+@transaction.atomic
+def follow_reversal(*, user: Any, action_id: int, review: Review) -> Action:
+    """The action a reversing review (an appeal's) calls for, chosen by the policy's rules as when the
+    action was first recorded, with its statement of reasons written afresh from that review (same
+    platform id), or withdrawn when the action no longer restricts. Audited."""
+    row = (Action.objects.select_for_update(of=("self",))
+           .select_related("classification__item", "classification__policy_version__policy")
+           .filter(pk=action_id).first())
+    if row is None:
+        raise ActionError("No such action")
+    classification = row.classification
+    codes, violation = decided(classification, review)
+    choice = rules.action_for(policy_id=classification.policy_version.policy_id, codes=codes, violation=violation)
+    before: dict[str, Any] = {"action": row.action, "duration_days": row.duration_days, "code": row.decided_code,
+                              "review": row.review_id}
+    row.review, row.decided_at, row.violation = review, review.created_at, violation
+    row.decided_code = next((c for c in codes if c), "")[:60]
+    row.action, row.duration_days = choice.action, choice.duration_days
+    row.save()
+    after: dict[str, Any] = {"action": row.action, "duration_days": row.duration_days, "code": row.decided_code,
+                             "review": review.pk}
+    statement = Statement.objects.select_for_update().filter(action=row).first()
+    if row.restricts:
+        fields = _statement_fields(row, classification, review, choice.category)
+        if statement is None:
+            statement = Statement(action=row)
+        for name, value in fields.items():
+            setattr(statement, name, value)
+        statement.withdrawn_at, statement.edited_by = None, user
+        statement.save()
+        after.update(statement=str(statement.puid), withdrawn=False)
+    elif _withdraw(statement, user):
+        after.update(statement=str(statement.puid), withdrawn=True)
+    record(actor=user, action="enforcement.action_reversed", obj=row, before=before, after=after)
     return row

@@ -7,9 +7,13 @@ from typing import Any
 from django.conf import settings
 
 from enforcement import transparency
-from enforcement.models import Action, ActionType, Statement
+from enforcement.models import Action, ActionType, Appeal, Statement
 
 SCOPE = {ActionType.SUSPEND_ACCOUNT: "account"}  # every other restriction applies to the content
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def action_shape(action: Action) -> dict[str, Any]:
@@ -18,7 +22,7 @@ def action_shape(action: Action) -> dict[str, Any]:
         "duration_days": action.duration_days,
         "decided_code": action.decided_code,
         "violation": action.violation,
-        "decided_at": action.decided_at.isoformat().replace("+00:00", "Z"),
+        "decided_at": _iso(action.decided_at),
     }
 
 
@@ -71,3 +75,33 @@ def by_policy(item_id: int) -> dict[tuple[str, int], dict[str, Any]]:
         current = statement if statement is not None and statement.withdrawn_at is None else None
         out[key] = {"action": action_shape(action), "statement": statement_shape(current) if current else None}
     return out
+
+
+def appeal_shape(appeal: Appeal) -> dict[str, Any]:
+    """An appeal as its platform sees it: no moderator's name (personal data stays in the console)."""
+    version = appeal.action.policy_version
+    return {
+        "object": "appeal",
+        "id": appeal.pk,
+        "item_id": appeal.item_id,
+        "external_id": appeal.external_id or None,
+        "policy": version.policy.slug,
+        "version": version.number,
+        "complainant": appeal.complainant,
+        "reason": appeal.reason,
+        "status": appeal.status,
+        "received_at": _iso(appeal.received_at),
+        "due_at": _iso(appeal.due_at),
+        "decided_at": _iso(appeal.decided_at),
+        "outcome_reason": appeal.outcome_reason or None,
+    }
+
+
+def appeal_outcome(appeal: Appeal) -> dict[str, Any]:
+    """The appeal with the action now in force and its current statement of reasons (None when the
+    action no longer restricts): what the platform is told once the appeal is decided."""
+    action = Action.objects.select_related("policy_version__policy", "statement").get(pk=appeal.action_id)
+    statement = getattr(action, "statement", None)
+    current = statement if statement is not None and statement.withdrawn_at is None else None
+    return {**appeal_shape(appeal), "action": action_shape(action),
+            "statement": statement_shape(current) if current else None}

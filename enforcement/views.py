@@ -1,5 +1,6 @@
-"""The enforcement pages: a policy's action rules, the actions and statements of an item (a fragment
-the item page loads with htmx), and the admins' Transparency Database export."""
+"""The enforcement pages: a policy's action rules, the actions, statements, appeals and whole timeline
+of an item (a fragment the item page loads with htmx), and the admins' Transparency Database export.
+The appeals queue and pages are in enforcement.appeal_pages."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.roles import Role, role_required, roles_of
 from console.models import Item
-from enforcement import actions, exports, rules, shapes
+from enforcement import actions, exports, rules, shapes, timeline
 from enforcement.forms import ActionForm, ExportForm, RuleForm
-from enforcement.models import Action, ActionType, EnforcementRule
+from enforcement.models import Action, ActionType, Appeal, Complainant, EnforcementRule
 from policies_app.models import Policy
 
 RULE_WRITERS = (Role.POLICY_WRITER, Role.ADMIN)
@@ -51,13 +52,16 @@ def policy_rules(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _item_context(item: Item, user: Any, errors: dict[int, str] | None = None) -> dict[str, Any]:
     entries = []
+    appeals = Appeal.objects.filter(item=item).order_by("received_at", "id")
     for action, statement in shapes.for_items([item.pk]):
         shown = statement if statement is not None and statement.withdrawn_at is None else None
         entries.append({"action": action, "statement": shown,
                         "shape": shapes.statement_shape(shown) if shown else None,
-                        "error": (errors or {}).get(action.pk, "")})
+                        "error": (errors or {}).get(action.pk, ""),
+                        "appeals": [a for a in appeals if a.action_id == action.pk]})
     return {"item": item, "entries": entries, "can_edit": bool(roles_of(user) & set(REVIEWERS)),
-            "actions": ActionType.choices}
+            "actions": ActionType.choices, "timeline": timeline.item_timeline(item),
+            "may_file": Role.ADMIN in roles_of(user) and bool(entries), "complainants": Complainant.choices}
 
 
 @require_GET

@@ -40,6 +40,12 @@ def moderator(db):
 
 
 @pytest.fixture
+def second_moderator(db):
+    """Another moderator: the one who may decide an appeal against `moderator`'s decision."""
+    return _user("bea", {Role.MODERATOR})
+
+
+@pytest.fixture
 def writer(db):
     return _user("wendy", {Role.POLICY_WRITER})
 

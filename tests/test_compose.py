@@ -153,3 +153,21 @@ def test_the_workers_and_web_can_be_scaled():
 def test_database_connections_are_closed_after_each_request_under_asgi():
     for name in CONSOLE_SERVICES:
         assert SERVICES[name]["environment"]["DB_CONN_MAX_AGE"] == "0", name
+
+
+def test_migrate_alone_connects_as_the_owner_and_the_console_as_the_application_role():
+    postgres = SERVICES["postgres"]
+    owner = urlsplit(SERVICES["migrate"]["environment"]["DATABASE_OWNER_URL"])
+    assert owner.username == postgres["environment"]["POSTGRES_USER"]
+    assert owner.path == "/" + postgres["environment"]["POSTGRES_DB"]
+    apps = {urlsplit(SERVICES[name]["environment"]["DATABASE_URL"]) for name in CONSOLE_SERVICES}
+    [app] = apps
+    assert app.username != owner.username and (app.hostname, app.path) == (owner.hostname, owner.path)
+    for name in CONSOLE_SERVICES[1:]:
+        assert "DATABASE_OWNER_URL" not in SERVICES[name]["environment"], name
+    # The role exists before anything connects: the postgres image runs /docker-entrypoint-initdb.d/*.sql
+    # when it initialises its volume.
+    [init] = postgres["configs"]
+    assert init["target"].startswith("/docker-entrypoint-initdb.d/") and init["target"].endswith(".sql")
+    created = COMPOSE["configs"][init["source"]]["content"]
+    assert f"CREATE ROLE {app.username} LOGIN PASSWORD '{app.password}'" in created

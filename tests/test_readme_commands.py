@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -49,9 +50,9 @@ def clone() -> Iterator[Path]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY",
-                                                             "TEST_DATABASE_NAME", "STATIC_ROOT", "DEBUG",
-                                                             "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL",
+                                                             "SECRET_KEY", "TEST_DATABASE_NAME", "STATIC_ROOT",
+                                                             "DEBUG", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE"}}
     env.update(extra)
     return env
 
@@ -216,6 +217,48 @@ def test_up_starts_its_killed_servers_again_and_stops_the_ones_running_at_the_en
     assert proc.returncode == 0, output
     assert left == {}, (left, output)
     assert not [child.pid for child in children if _alive(child)], output
+
+
+_WHO = """
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("SELECT current_user, tableowner, has_table_privilege('console_app', tablename, 'UPDATE') "
+                   "FROM pg_tables WHERE tablename = 'console_auditevent'")
+    print("who:", *cursor.fetchone())
+"""
+
+
+def test_up_serves_as_the_application_role_and_migrates_as_the_owner():
+    folder = Path(tempfile.mkdtemp(prefix="console-up-roles-")).resolve()
+    env = clean_env(PORT=str(free_port()), CONSOLE_DATA_DIR=str(folder / "data"), PYTHONUNBUFFERED="1")
+    log = folder / "up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(readme_commands()["up"].split(), cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: "The console is up" in log.read_text() or proc.poll() is not None, log,
+                  "`up` came up", timeout=300)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        servers = [child for child in psutil.Process(proc.pid).children(recursive=True)
+                   if any(part in " ".join(child.cmdline()) for part in ("daphne", "rqworker", "safeguard_worker"))]
+        assert len(servers) >= 3, servers
+        for child in servers:
+            environ = child.environ()
+            assert urlsplit(environ["DATABASE_URL"]).username == "console_app", child.cmdline()
+            assert "DATABASE_OWNER_URL" not in environ, child.cmdline()
+        # Another command, beside `up`: as the application's role, on tables migrate made as the owner.
+        who = subprocess.run([*readme_commands()["up"].split()[:2], "manage", "shell", "-c", _WHO], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert "who: console_app postgres False" in who.stdout, who.stdout[-2000:] + who.stderr[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        output = log.read_text()[-3000:]
+        shutil.rmtree(folder, ignore_errors=True)
+    assert proc.returncode == 0, output
 
 
 def test_the_test_command_passes_in_a_clean_clone(clone):

@@ -102,7 +102,8 @@ def test_an_admin_changes_scopes_expiry_and_policies_and_the_change_is_audited(a
     assert (client.scopes, client.expires_at) == (["submit", "moderations"], expires)
     event = AuditEvent.objects.get(action="api_client.changed")
     assert event.actor == admin_user
-    assert (event.before["scopes"], event.after["scopes"]) == (["submit", "read", "moderations", "erase"],
+    assert (event.before["scopes"], event.after["scopes"]) == (["submit", "read", "moderations", "erase",
+                                                                "appeals"],
                                                                ["submit", "moderations"])
     assert (event.before["allowed_policies"], event.after["allowed_policies"]) == (["spam"], ["harassment", "spam"])
     assert event.after["expires_at"] == expires.isoformat().replace("+00:00", "Z")

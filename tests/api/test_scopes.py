@@ -25,6 +25,7 @@ ENDPOINTS = {
     "item": ("get", "/api/v1/items/{item_id}", None, Scope.READ),
     "item-by-external-id": ("get", "/api/v1/items/by-external-id/known", None, Scope.READ),
     "item-statements": ("get", "/api/v1/items/{item_id}/statements", None, Scope.READ),
+    "item-appeals": ("get", "/api/v1/items/{item_id}/appeals", None, Scope.APPEALS),
     "policies": ("get", "/api/v1/policies", None, Scope.READ),
     "moderations": ("post", "/v1/moderations", {"input": "hi"}, Scope.MODERATIONS),
     "erasures": ("post", "/api/v1/erasures", {"external_id": "known"}, Scope.ERASE),

@@ -38,7 +38,7 @@ def test_clients_from_before_scopes_keep_every_scope_no_expiry_and_every_existin
     later = make_policy(name="Created later")
 
     client = ApiClient.objects.get(name="Old")
-    # Every scope there was then; later ones (erase, which destroys text) only when an admin grants them.
+    # Every scope there was then; later ones (erase, which destroys text; appeals) only when an admin grants them.
     assert client.scopes == [Scope.SUBMIT, Scope.READ, Scope.MODERATIONS]
     assert client.expires_at is None
     assert set(client.allowed_policies.all()) == {spam.policy, other.policy}

@@ -85,6 +85,8 @@ def console_processes(*, database: dict[str, Any], workdir: Path, worker: bool =
     env = {**os.environ, "DATABASE_URL": database_url(database), "DEBUG": "0", "SAFEGUARD_BACKEND": "scripted",
            "STATIC_ROOT": str(workdir / "static"), **(extra_env or {})}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # Servers never connect as the owner (`dev.py manage bench_review_pages` has its URL, for another database).
+    env.pop("DATABASE_OWNER_URL", None)
     collect_static(workdir / "static", env)
     port = free_port()
     log = workdir / "server.log"
