@@ -10,11 +10,9 @@ import re
 import urllib.request
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 
 from accounts.roles import Role, set_roles
 from api import clients
@@ -22,6 +20,7 @@ from api.models import DeliveryStatus, WebhookDelivery
 from enforcement.models import Action, Appeal, Statement
 from tests.api.helpers import Receiver, run_jobs
 from tests.browser import live
+from tests.browser.pages import Errors, signed_in
 from tests.console.reviewing import make_verdict
 from tests.factories import make_policy
 
@@ -52,30 +51,12 @@ def _moderator(name: str):
     return user
 
 
-def _signed_in(browser, console_url: str, user):
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": console_url,
-                          "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
-    return context
-
-
 def _post(url: str, token: str, body: dict) -> tuple[int, dict]:
     """POST JSON to the running server, as the platform would."""
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.load(response)
-
-
-def _watch(page, seen: list[str]) -> None:
-    """Collect script errors and failed requests (the browser's own favicon request aside)."""
-    page.on("pageerror", lambda error: seen.append(f"pageerror: {error}"))
-    page.on("console", lambda message: seen.append(message.text) if message.type == "error"
-            and not message.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda response: seen.append(f"HTTP {response.status} {response.url}")
-            if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
 
 
 def test_an_appeal_arrives_live_and_a_second_moderator_reverses_it_and_the_platform_is_told(
@@ -88,12 +69,12 @@ def test_an_appeal_arrives_live_and_a_second_moderator_reverses_it_and_the_platf
                               webhook_url=hook.url)
     verdict = live.call(make_verdict, version, source=client.source, content="Cheap pills at shop.example",
                         rationale="Links to a pill shop.")
-    first, second = _signed_in(browser, console_url, mo), _signed_in(browser, console_url, bea)
-    errors: list[str] = []
+    first, second = signed_in(browser, console_url, mo, width=1280), signed_in(browser, console_url, bea, width=1280)
+    errors = Errors()
     try:
         # mo decides in the browser; the statement of reasons shows on the item page.
         page = first.new_page()
-        _watch(page, errors)
+        errors.watch(page)
         page.goto(f"{console_url}/items/{verdict.item_id}/")
         page.locator('#actions button[data-key="a"]').click()
         expect(page.locator(".messages")).to_contain_text("Approved the", timeout=WAIT_MS)
@@ -104,7 +85,7 @@ def test_an_appeal_arrives_live_and_a_second_moderator_reverses_it_and_the_platf
 
         # bea has the appeals queue open; the platform's complaint appears there without a reload.
         queue = second.new_page()
-        _watch(queue, errors)
+        errors.watch(queue)
         queue.goto(f"{console_url}/appeals/")
         expect(queue.locator('#live-state[data-state="open"]')).to_be_visible(timeout=WAIT_MS)
         status, filed = _post(f"{console_url}/api/v1/items/{verdict.item_id}/appeals", token,
@@ -137,7 +118,7 @@ def test_an_appeal_arrives_live_and_a_second_moderator_reverses_it_and_the_platf
         assert (payload["appeal"]["status"], payload["appeal"]["outcome_reason"]) == (
             "reversed", "The link goes to a cooking blog")
         assert (payload["appeal"]["action"]["type"], payload["appeal"]["statement"]) == ("none", None)
-        assert errors == []
+        assert errors.fatal() == []
     finally:
         first.close()
         second.close()

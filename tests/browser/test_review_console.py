@@ -10,11 +10,9 @@ import shutil
 import urllib.request
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 
 from accounts.roles import Role, set_roles
 from api import clients, routing, training
@@ -22,6 +20,7 @@ from console import claims, decisions
 from console.models import Classification, Review
 from safeguard import firstpass
 from tests.browser import live
+from tests.browser.pages import Errors, signed_in
 from tests.console.reviewing import make_verdict
 from tests.factories import make_item, make_policy
 
@@ -56,32 +55,6 @@ def cast(settings):
         set_roles(actor=None, user=user, roles={role})
         users[name] = user
     return users
-
-
-def _signed_in(browser, console_url: str, user):
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME]
-                          .value, "url": console_url}])
-    return context
-
-
-class Errors:
-    """Script errors and CSP refusals a page reports: a console that works must have none."""
-
-    def __init__(self, page) -> None:
-        self.seen: list[str] = []
-        page.on("pageerror", lambda error: self.seen.append(f"pageerror: {error}"))
-        page.on("console", lambda message: self.seen.append(message.text) if message.type == "error" else None)
-        page.on("response", lambda response: self.seen.append(f"HTTP {response.status} {response.url}")
-                if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
-
-    def fatal(self) -> list[str]:
-        # htmx logs an out-of-band swap with no target on this page (a row shown elsewhere): harmless.
-        # Failed loads are listed with their address by the response handler.
-        return [text for text in self.seen
-                if "oobErrorNoTarget" not in text and not text.startswith("Failed to load resource")]
 
 
 def _live(page) -> None:
@@ -166,7 +139,7 @@ def test_an_item_the_first_pass_sends_to_people_appears_on_an_open_queue_without
     live.call(routing.set_routing_rule, actor=None, version=version, safe_below=0.0, violation_above=0.0,
          sample_rate=0.0, violations_to_humans=True)
     _, token = live.call(clients.create_client, actor=None, name="Forum", default_policies=[version.policy])
-    context = _signed_in(browser, console_url, cast["mo"])
+    context = signed_in(browser, console_url, cast["mo"])
     try:
         page = context.new_page()
         errors = Errors(page)
@@ -194,7 +167,7 @@ def test_a_policy_writer_sees_how_answers_were_read_and_opens_the_conflicting_on
     # The real path: the API stores the items, the console's reasoner worker reads the scripted answers.
     for n, content in enumerate(["#conflict", "#echo #verdict=1", "my parcel never came"]):
         _post_item(console_url, token, {"external_id": f"q-{n}", "content": content})
-    context = _signed_in(browser, console_url, cast["ada"])
+    context = signed_in(browser, console_url, cast["ada"])
     try:
         page = context.new_page()
         errors = Errors(page)
@@ -217,7 +190,7 @@ def test_a_policy_writer_sees_how_answers_were_read_and_opens_the_conflicting_on
 
 def test_a_second_moderator_sees_the_claim_live_and_cannot_decide(console_url, browser, cast):
     verdict = live.call(make_verdict, content="Limited offer, click here", source="shop")
-    mine, theirs = _signed_in(browser, console_url, cast["mo"]), _signed_in(browser, console_url, cast["bob"])
+    mine, theirs = signed_in(browser, console_url, cast["mo"]), signed_in(browser, console_url, cast["bob"])
     try:
         bob = theirs.new_page()
         errors = Errors(bob)
@@ -296,7 +269,7 @@ def test_the_review_pages_render_for_the_readme(console_url, browser, cast, tmp_
     the test's temporary folder; the README's are of the demo data)."""
     rows = live.call(_screenshot_data, cast)
     folder = tmp_path
-    context = _signed_in(browser, console_url, cast["ada"])
+    context = signed_in(browser, console_url, cast["ada"])
     try:
         page = context.new_page()
         errors = Errors(page)
