@@ -8,12 +8,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.roles import Role, set_roles
 from console import intake
 from console.models import Classification, ClassificationStatus, Stage
+from demo.accountability import seed_accountability
 from demo.workbench import seed_workbench
 from policies_app import services as policy_services
 from policies_app.demo import DEMO_POLICIES
@@ -46,6 +48,9 @@ class Command(BaseCommand):
         answered = self.seed_answers()
         if answered:
             self.stdout.write(f"  {answered} demo verdicts stored (hand-written answers: no model is configured)")
+        appealed = seed_accountability(users["moderator"], users["moderator2"])
+        if appealed:
+            self.stdout.write(f"  {appealed} demo appeals filed: one waits for moderator2 in the appeals queue")
         evaluated = seed_workbench(users["writer"], DEMO_MODEL)
         if evaluated:
             self.stdout.write(f"  {evaluated} demo evaluation answers stored: two runs of a labelled set to compare")
@@ -57,6 +62,8 @@ class Command(BaseCommand):
     def seed_users(self) -> dict[str, Any]:
         User = get_user_model()
         users = {}
+        for role in Role:  # made by a data migration; a flushed database (the tests') has none
+            Group.objects.get_or_create(name=role.value)
         for username, password, roles in DEMO_USERS:
             user, created = User.objects.get_or_create(username=username)
             if created:
