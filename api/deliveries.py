@@ -5,7 +5,8 @@ The one entry point is `queue_decision_delivery(item_id)`: it finds out whether 
 and the decision is news, and queues a delivery that `attempt_delivery` (the RQ job
 `api.jobs.deliver_webhook`) posts through `api.webhooks`, retrying with backoff. Final decisions come
 from the layers below as signals (`console.signals`): `on_item_decided` for moderators' decisions,
-`on_verdicts_stored` for the reasoner's batches (checked in the webhook worker, off the GPU's path).
+`on_verdicts_stored` for the reasoner's batches (checked in the webhook worker, off the GPU's path,
+which also records the enforcement actions of the verdicts that need no person).
 Jobs are enqueued by dotted path, so this module and `api.jobs` do not import each other.
 """
 
@@ -27,6 +28,7 @@ from api.models import ApiClient, DeliveryStatus, RouteChoice, WebhookDelivery
 from audit.writer import record
 from console.models import Classification, Item
 from enforcement import actions as enforcement_actions
+from enforcement import automated as enforcement_automated
 from enforcement import shapes as enforcement_shapes
 from enforcement.models import Appeal
 
@@ -54,9 +56,22 @@ def check_decisions_later(classification_ids: Iterable[int]) -> None:
         redis_client.queue(WEBHOOK_QUEUE).enqueue("api.jobs.notify_decisions", ids)
 
 
+def record_actions_later(item_ids: Iterable[int]) -> None:
+    """Once the current transaction commits, hand items the first pass closed to the webhook worker,
+    which records their enforcement actions (`enforcement.automated`; one Redis round trip). Should
+    Redis be away, the failure is logged and the actions wait for the next time the items are touched
+    (a decision, a webhook payload): ingestion has succeeded."""
+    ids = sorted({int(pk) for pk in item_ids})
+    if ids:
+        transaction.on_commit(lambda: redis_client.queue(WEBHOOK_QUEUE, immediate=True).enqueue(
+            "api.jobs.record_automated_actions", ids), robust=True)
+
+
 def notify_decisions(classification_ids: list[int]) -> int:
-    """Queue decision webhooks for the items of these classifications; how many were queued."""
+    """Record the actions of the verdicts among these classifications that no person has to decide (one
+    statement for the batch), then queue decision webhooks for their items; how many were queued."""
     item_ids = sorted(set(Classification.objects.filter(id__in=classification_ids).values_list("item_id", flat=True)))
+    enforcement_automated.record_for_items(item_ids)
     return sum(queue_decision_delivery(item_id=pk) is not None for pk in item_ids)
 
 
@@ -174,8 +189,8 @@ def queue_appeal_delivery(*, appeal_id: int) -> WebhookDelivery | None:
 
 def with_enforcement(item_id: int, state: dict[str, Any]) -> dict[str, Any]:
     """The item's state with each policy's enforcement `action` and `statement` of reasons (None where a
-    policy was not decided by a moderator, or its action is "none"). Records the actions first, in case
-    this receiver ran before the enforcement app's."""
+    policy is not decided yet, or its action is "none"). Records the actions first (the moderators' and
+    the automated ones), in case this receiver ran before the enforcement app's or the batch's job."""
     enforcement_actions.record_for_items([item_id])
     found = enforcement_shapes.by_policy(item_id)
     policies = []

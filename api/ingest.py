@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from api import item_states, routing, schedule
+from api import deliveries, item_states, routing, schedule
 from api.models import ApiClient, Route, RouteChoice
 from console import intake, wakeup
 from console.bulk_insert import bulk_insert
@@ -108,6 +108,11 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
         bulk_insert(Classification, dict(zip(names, map(list, zip(*stage_rows, strict=True)), strict=True)))
     if any(row[2] == Stage.REASONER for row in stage_rows):
         transaction.on_commit(wakeup.wake_reasoner)
+    # What the first pass closed on its own is decided now; the webhook worker records its enforcement
+    # actions once this commits, off the request path (here they cost about a third of a routed batch's
+    # time, inside the audit chain's lock: bench/README.md).
+    deliveries.record_actions_later(
+        {stored[i][0] for (i, _), r in zip(pairs, route_rows, strict=True) if r.route == RouteChoice.CLOSED})
     # A draft in shadow mode classifies its share of these items too, without routing or deciding anything.
     shadow.sample_items(((stored[i][0], v.policy_id) for i, v in pairs), now=now)
     transaction.on_commit(schedule.ensure_scheduled)

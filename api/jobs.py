@@ -10,6 +10,7 @@ import logging
 
 from api import deliveries, schedule, training
 from audit import jobs as audit_jobs
+from enforcement import automated as enforcement_automated
 from policies_app.models import Policy
 from privacy import jobs as privacy_jobs
 
@@ -24,6 +25,12 @@ def deliver_webhook(delivery_id: int) -> str:
 def notify_decisions(classification_ids: list[int]) -> int:
     """Queue decision webhooks for the items of these classifications; how many were queued."""
     return deliveries.notify_decisions(classification_ids)
+
+
+def record_automated_actions(item_ids: list[int]) -> int:
+    """Record the enforcement actions of these items' verdicts that no person has to decide (queued by
+    ingestion for what the first pass closed); how many were recorded."""
+    return enforcement_automated.record_for_items(item_ids)
 
 
 def sweep_webhooks() -> int:

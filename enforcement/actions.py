@@ -2,7 +2,8 @@
 
 `record_for_items` runs when a moderator's final decision commits (the receiver of
 `console.signals.item_decided`, connected in EnforcementConfig.ready) and again, idempotently, where a
-webhook payload is built, so the payload carries the action whatever order the receivers ran in.
+webhook payload is built, so the payload carries the action whatever order the receivers ran in. It
+records the verdicts no person decided as well (`enforcement.automated`).
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.writer import record
 from console.models import Classification, Decision, Review, ReviewStatus, decided_violation
-from enforcement import rules
-from enforcement.models import Action, ActionType, AutomatedDecision, DecisionGround, SourceType, Statement
+from enforcement import automated, rules
+from enforcement.models import Action, ActionType, AutomatedDecision, DecisionGround, Statement
+from enforcement.sources import source_of
 from enforcement.transparency import CATEGORIES
 
 log = logging.getLogger(__name__)
-
-# Item metadata `source_type` values a platform may send (ours, or the database's own names).
-SOURCE_ALIASES = {
-    "notice": SourceType.ARTICLE_16, "article_16": SourceType.ARTICLE_16, "SOURCE_ARTICLE_16": SourceType.ARTICLE_16,
-    "trusted_flagger": SourceType.TRUSTED_FLAGGER, "SOURCE_TRUSTED_FLAGGER": SourceType.TRUSTED_FLAGGER,
-    "other_notification": SourceType.OTHER_NOTIFICATION,
-    "SOURCE_TYPE_OTHER_NOTIFICATION": SourceType.OTHER_NOTIFICATION,
-    "voluntary": SourceType.VOLUNTARY, "own_initiative": SourceType.VOLUNTARY, "SOURCE_VOLUNTARY": SourceType.VOLUNTARY,
-}
 
 
 class ActionError(ValueError):
@@ -50,16 +44,11 @@ def decided(classification: Classification, review: Review) -> tuple[list[str], 
     return codes, bool(decided_violation(review.decision, review.label, review.category, classification.violation))
 
 
-def source_of(item: Any) -> str:
-    metadata = item.metadata if isinstance(item.metadata, dict) else {}
-    return SOURCE_ALIASES.get(str(metadata.get("source_type", "")).strip(), SourceType.VOLUNTARY)
-
-
-def ground_text(classification: Classification, review: Review) -> tuple[str, list[str]]:
+def ground_text(classification: Classification, review: Review | None) -> tuple[str, list[str]]:
     """The contractual ground: the policy version, its name and number, and the rules cited."""
     version = classification.policy_version
     cited = [str(rule) for rule in (classification.rule_ids or [])]
-    if review.decision == Decision.OVERRIDE:
+    if review is not None and review.decision == Decision.OVERRIDE:
         cited = [review.misapplied_rule] if review.misapplied_rule else []
     text = f"{version.policy.name}, version {version.number}"
     if cited:
@@ -67,9 +56,9 @@ def ground_text(classification: Classification, review: Review) -> tuple[str, li
     return text, cited
 
 
-def facts_from(classification: Classification, review: Review) -> str:
+def facts_from(classification: Classification, review: Review | None) -> str:
     """The facts to start from: the moderator's reason for an override, else the model's rationale."""
-    text = review.reason if review.decision == Decision.OVERRIDE else classification.rationale
+    text = review.reason if review is not None and review.decision == Decision.OVERRIDE else classification.rationale
     return (text or "").strip() or f"Decided under {classification.policy_version.policy.name} by a moderator."
 
 
@@ -77,8 +66,11 @@ def _end_date(start: Any, duration_days: int | None) -> Any:
     return (start + timedelta(days=duration_days)).date() if duration_days else None
 
 
-def _statement_fields(action: Action, classification: Classification, review: Review, category: str
+def _statement_fields(action: Action, classification: Classification, review: Review | None, category: str
                       ) -> dict[str, Any]:
+    """A new statement's fields. `review` None: a moderator made an automated decision's action restrict
+    (`edit_action`); the model decided, a person chose the restriction, so it is partially automated.
+    (The statements of fully automated decisions are written in SQL by `enforcement.automated`.)"""
     ground, cited = ground_text(classification, review)
     detected = Classification.objects.filter(item_id=classification.item_id,
                                              policy_version_id=classification.policy_version_id,
@@ -89,13 +81,13 @@ def _statement_fields(action: Action, classification: Classification, review: Re
         "cited_rules": cited,
         "automated_detection": detected,
         # Approving the model's verdict: the model proposed, a person confirmed. An override: a person decided.
-        "automated_decision": AutomatedDecision.PARTIALLY if review.decision == Decision.APPROVE
+        "automated_decision": AutomatedDecision.PARTIALLY if review is None or review.decision == Decision.APPROVE
         else AutomatedDecision.NOT_AUTOMATED,
         "source_type": source_of(classification.item),
         "category": category if category in CATEGORIES else settings.ENFORCEMENT_TDB_CATEGORY,
-        "application_date": timezone.localdate(review.created_at),
+        "application_date": timezone.localdate(action.decided_at),
         "content_date": timezone.localdate(classification.item.created_at),
-        "end_date": _end_date(review.created_at, action.duration_days),
+        "end_date": _end_date(action.decided_at, action.duration_days),
     }
 
 
@@ -107,9 +99,14 @@ def record_for_classification(classification_id: int) -> Action | None:
     if classification is None or classification.review_status != ReviewStatus.DECIDED:
         return None
     existing = Action.objects.filter(classification=classification).first()
-    if existing is not None:
-        return existing
     review = _final_review(classification)
+    if existing is not None:
+        if existing.review_id is None and review is not None:
+            # Recorded when the verdict closed on its own; a person has decided it since (after a re-read
+            # sent it to review): their decision is the one in force.
+            return follow_review(user=review.reviewer, action_id=existing.pk, review=review,
+                                 event="enforcement.action_redecided")
+        return existing
     if review is None:
         return None
     codes, violation = decided(classification, review)
@@ -131,9 +128,15 @@ def record_for_classification(classification_id: int) -> Action | None:
 
 
 def record_for_items(item_ids: Iterable[int]) -> list[Action]:
-    """Record the actions of every decided classification of these items that has none yet."""
-    ids = list(Classification.objects.filter(item_id__in=list(item_ids), review_status=ReviewStatus.DECIDED,
-                                             enforcement_action__isnull=True).values_list("id", flat=True))
+    """Record the actions of every decided classification of these items that has none yet: the
+    verdicts no person had to decide (`enforcement.automated`, set-based), then the moderators' decisions;
+    returns the moderators' actions."""
+    item_ids = list(item_ids)
+    automated.record_for_items(item_ids)
+    # No action yet, or only one recorded without a person that a moderator's decision now replaces.
+    ids = list(Classification.objects.filter(item_id__in=item_ids, review_status=ReviewStatus.DECIDED)
+               .filter(Q(enforcement_action__isnull=True) | Q(enforcement_action__review__isnull=True))
+               .values_list("id", flat=True))
     out = []
     for pk in ids:
         try:
@@ -214,10 +217,11 @@ def _withdraw(statement: Statement | None, user: Any) -> bool:
 
 
 @transaction.atomic
-def follow_reversal(*, user: Any, action_id: int, review: Review) -> Action:
-    """The action a reversing review (an appeal's) calls for, chosen by the policy's rules as when the
-    action was first recorded, with its statement of reasons written afresh from that review (same
-    platform id), or withdrawn when the action no longer restricts. Audited."""
+def follow_review(*, user: Any, action_id: int, review: Review, event: str = "enforcement.action_reversed") -> Action:
+    """The action a later review calls for (an appeal's reversal, or a moderator deciding a verdict whose
+    action was recorded without a person), chosen by the policy's rules as when the action was first
+    recorded, with its statement of reasons written afresh from that review (same platform id), or
+    withdrawn when the action no longer restricts. Audited as `event`."""
     row = (Action.objects.select_for_update(of=("self",))
            .select_related("classification__item", "classification__policy_version__policy")
            .filter(pk=action_id).first())
@@ -246,5 +250,5 @@ def follow_reversal(*, user: Any, action_id: int, review: Review) -> Action:
         after.update(statement=str(statement.puid), withdrawn=False)
     elif _withdraw(statement, user):
         after.update(statement=str(statement.puid), withdrawn=True)
-    record(actor=user, action="enforcement.action_reversed", obj=row, before=before, after=after)
+    record(actor=user, action=event, obj=row, before=before, after=after)
     return row

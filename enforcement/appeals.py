@@ -5,7 +5,7 @@ Nothing automated decides an appeal: `decide_appeal` takes a person with the mod
 who did not make the decision complained about, and the database refuses a decided appeal without
 `decided_by`, or with `decided_by` the original reviewer, as a backstop. A reversal is recorded as the
 deciding moderator's override of the classification (`console.decisions.reverse`) and the action
-follows it (`enforcement.actions.follow_reversal`).
+follows it (`enforcement.actions.follow_review`).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def decide_appeal(*, user: Any, appeal_id: int, outcome: str, reason: str, label
                                                 label=label, category=category, reason=reason)
         except ReviewError as exc:
             raise AppealError(str(exc), "label") from None
-        actions.follow_reversal(user=user, action_id=appeal.action_id, review=appeal.reversal)
+        actions.follow_review(user=user, action_id=appeal.action_id, review=appeal.reversal)
         after["review"] = appeal.reversal.pk
     appeal.status, appeal.decided_by, appeal.decided_at, appeal.outcome_reason = outcome, user, timezone.now(), reason
     appeal.save(update_fields=["status", "decided_by", "decided_at", "outcome_reason", "reversal"])

@@ -92,7 +92,11 @@ class Action(models.Model):
             models.CheckConstraint(condition=~Q(action="none") | Q(duration_days__isnull=True),
                                    name="enforcement_action_none_has_no_duration"),
         ]
-        indexes = [models.Index(fields=["item"], name="enforcement_action_item")]
+        indexes = [
+            models.Index(fields=["item"], name="enforcement_action_item"),
+            # The transparency report and its period's figures (enforcement.report).
+            models.Index(fields=["decided_at", "id"], name="enforcement_action_decided"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.classification_id}: {self.action}"

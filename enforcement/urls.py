@@ -13,4 +13,6 @@ urlpatterns = [
     path("items/<int:item_id>/", views.item_enforcement, name="item"),
     path("actions/<int:action_id>/", views.action_edit, name="action-edit"),
     path("export/", views.export, name="export"),
+    path("report/", views.transparency_report, name="report"),
+    path("report.<str:fmt>", views.transparency_report, name="report-download"),
 ]

@@ -1,21 +1,26 @@
 """The enforcement pages: a policy's action rules, the actions, statements, appeals and whole timeline
-of an item (a fragment the item page loads with htmx), and the admins' Transparency Database export.
-The appeals queue and pages are in enforcement.appeal_pages."""
+of an item (a fragment the item page loads with htmx), the admins' Transparency Database export and
+transparency report. The appeals queue and pages are in enforcement.appeal_pages."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_required, roles_of
+from console.dashboard import hbars
 from console.models import Item
-from enforcement import actions, exports, rules, shapes, timeline
-from enforcement.forms import ActionForm, ExportForm, RuleForm
+from console.spreadsheets import csv_cell
+from enforcement import actions, exports, report, rules, shapes, timeline
+from enforcement.forms import ActionForm, ExportForm, ReportForm, RuleForm
 from enforcement.models import Action, ActionType, Appeal, Complainant, EnforcementRule
 from policies_app.models import Policy
 
@@ -118,3 +123,62 @@ def export(request: HttpRequest) -> HttpResponse:
             response["Content-Disposition"] = f'attachment; filename="{name}"'
             return response
     return render(request, "enforcement/export.html", {"form": form, "error": error})
+
+
+REPORT_FORMATS = ("csv", "json")
+
+
+def _report_charts(figures: report.Report) -> list[dict[str, Any]]:
+    out = []
+    for key, title in report.DIMENSIONS:
+        rows = figures.breakdowns[key]
+        out.append({"key": key, "title": title, "chart": hbars([(r.label, r.count) for r in rows]),
+                    "rows": [{"key": r.key, "label": r.label, "count": r.count,
+                              "median": report.duration_text(r.median_s)} for r in rows]})
+    return out
+
+
+def _rate_text(rate: report.Rate) -> dict[str, str]:
+    interval = rate.interval
+    return {"share": "–" if rate.share is None else f"{rate.share:.1%}",
+            "interval": f"{interval[0]:.1%} to {interval[1]:.1%}" if interval else "–"}
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def transparency_report(request: HttpRequest, fmt: str = "") -> HttpResponse:
+    """Admins' transparency report for a period: the page with its charts, or its figures as CSV or JSON."""
+    if fmt and fmt not in REPORT_FORMATS:
+        return HttpResponse("Report formats are csv and json", status=400, content_type="text/plain")
+    today = timezone.localdate()
+    presets = report.presets(today)
+    form = ReportForm(request.GET or {"since": presets[0][1], "until": presets[0][2]})
+    if not form.is_valid():
+        if fmt:
+            errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+            return HttpResponse(errors, status=400, content_type="text/plain")
+        return render(request, "enforcement/report.html", {"form": form, "presets": presets}, status=400)
+    since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+    figures = report.build(since, until)
+    name = f"transparency-report-{since.isoformat()}-{until.isoformat()}"
+    if fmt == "json":
+        response = HttpResponse(json.dumps(figures.as_dict(), indent=1, ensure_ascii=False),
+                                content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in report.csv_rows(figures):
+            writer.writerow([csv_cell(cell) for cell in row])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    return render(request, "enforcement/report.html", {
+        "form": form, "presets": presets, "report": figures, "charts": _report_charts(figures),
+        "median": report.duration_text(figures.median_s),
+        "appeal_median": report.duration_text(figures.appeals["median_received_to_decided_s"]),
+        "overrides": _rate_text(figures.overrides), "reversals": _rate_text(figures.reversals),
+        "combined": _rate_text(figures.combined), "query": request.GET.urlencode(),
+        "time_zone": timezone.get_current_timezone_name(), "definitions": report.DEFINITIONS,
+    })
