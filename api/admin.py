@@ -1,11 +1,11 @@
-"""Django admin: read-only views of the API's rows. Clients, thresholds and retraining are managed on the
-console's integration pages, where every change is validated and audited."""
+"""Django admin: read-only views of the API's rows. Clients, thresholds, external first passes and
+retraining are managed on the console's integration pages, where every change is validated and audited."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from api.models import ApiClient, FirstPassModel, LabeledExample, Route, RoutingRule, WebhookDelivery
+from api.models import ApiClient, ExternalFirstPass, FirstPassModel, LabeledExample, Route, RoutingRule, WebhookDelivery
 from audit.admin import ReadOnlyAdmin
 
 
@@ -29,6 +29,12 @@ class FirstPassModelAdmin(ReadOnlyAdmin):
     list_display = ("id", "policy", "trained_at", "n_examples", "n_positive")
     exclude = ("model",)
     list_filter = ("policy",)
+
+
+@admin.register(ExternalFirstPass)
+class ExternalFirstPassAdmin(ReadOnlyAdmin):
+    list_display = ("policy", "url", "model", "timeout_s", "enabled", "updated_at")
+    exclude = ("api_key",)
 
 
 @admin.register(LabeledExample)

@@ -69,3 +69,20 @@ class RoutingRuleForm(forms.Form):
     violation_above = forms.FloatField(min_value=0, max_value=1, label="Confident violation at or above")
     sample_rate = forms.FloatField(min_value=0, max_value=1, label="Share of closed items sampled to people")
     violations_to_humans = forms.BooleanField(required=False, label="Send confident violations straight to people")
+
+
+class ExternalFirstPassForm(forms.Form):
+    url = forms.CharField(label="Endpoint URL", max_length=500,
+                          help_text="An OpenAI-compatible moderation endpoint, e.g. https://guard:8000/v1/moderations")
+    model = forms.CharField(label="Model", required=False, max_length=200, help_text="Sent as `model`; may be empty")
+    api_key = forms.CharField(label="API key", required=False, max_length=500,
+                              widget=forms.PasswordInput(render_value=False),
+                              help_text="Sent as a bearer token. Empty: keep the stored key.")
+    clear_api_key = forms.BooleanField(label="Drop the stored key", required=False)
+    timeout_s = forms.FloatField(label="Timeout (s)", initial=2.0, help_text="Intake waits this long at most")
+    category_map = forms.CharField(
+        label="Categories", widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        help_text="One 'endpoint category = policy code' a line ('violation' for policies without categories); "
+                  "the score is the highest mapped one",
+    )
+    enabled = forms.BooleanField(label="Use it as this policy's first pass", required=False, initial=True)

@@ -1,5 +1,6 @@
 """Ingestion: the API's way in. `ingest` stores a batch of items (through the console's intake, so they
-are audited and announced to open queue pages), scores each with its policies' first pass, records
+are audited and announced to open queue pages), scores each with its policies' first pass (the built-in
+model, or an external endpoint where the policy has one: `api.external_first_pass`), records
 the route, and writes the fast verdicts and the reasoner's queued work in one INSERT per table."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from api import deliveries, item_states, routing, schedule
+from api import deliveries, external_first_pass, item_states, routing, schedule
 from api.models import ApiClient, Route, RouteChoice
 from console import intake, wakeup
 from console.bulk_insert import bulk_insert
@@ -50,6 +51,8 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
     versions = {v.id: v for s in submissions for v in s.versions}
     thresholds = routing.thresholds_for(versions.values())
     models = routing.active_models({v.policy_id for v in versions.values()})
+    # A policy with an external first pass is scored there instead (its failures go to the reasoner).
+    externals = external_first_pass.active_endpoints({v.policy_id for v in versions.values()})
     members: dict[int, list[int]] = defaultdict(list)
     for index, submission in enumerate(submissions):
         for version in submission.versions:
@@ -57,16 +60,20 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
     routed: dict[tuple[int, int], routing.Routed] = {}
     for version_id, indexes in members.items():
         version = versions[version_id]
-        results = routing.route_texts(version, [texts[i] for i in indexes], thresholds[version_id],
-                                      models.get(version.policy_id), rng)
+        chosen = [texts[i] for i in indexes]
+        if version.policy_id in externals:
+            results = external_first_pass.route_external(externals[version.policy_id], chosen,
+                                                         thresholds[version_id], rng)
+        else:
+            results = routing.route_texts(version, chosen, thresholds[version_id], models.get(version.policy_id),
+                                          rng)
         routed.update({(i, version_id): r for i, r in zip(indexes, results, strict=True)})
 
     audit_after = [
         {
             "client": client.name,
             "routes": {
-                f"{v.policy.slug} v{v.number}": {"route": routed[(i, v.id)].route, "score": routed[(i, v.id)].score}
-                for v in s.versions
+                f"{v.policy.slug} v{v.number}": _audited_route(routed[(i, v.id)]) for v in s.versions
             },
         }
         for i, s in enumerate(submissions)
@@ -86,6 +93,7 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
             "route": [r.route for r in route_rows],
             "score": [r.score for r in route_rows],
             "model_id": [r.model_id for r in route_rows],
+            "note": [r.note for r in route_rows],
         })
     # One INSERT for both stages: the fast verdict (done) wherever a model scored the item, and the
     # reasoner's work (queued) wherever the route is the reasoner.
@@ -96,15 +104,15 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
             violation = r.score >= 0.5
             # People see quality-check samples and confident violations routed to them.
             stage_rows.append((item_id, version.id, Stage.FAST, ClassificationStatus.DONE,
-                               labels[version.id][0 if violation else 1], violation, r.score,
-                               f"first-pass #{r.model_id}", r.route in (RouteChoice.QC_SAMPLE, RouteChoice.HUMAN),
-                               now))
+                               _fast_label(r, labels[version.id]), _fast_category(r), violation, r.score,
+                               r.scorer or f"first-pass #{r.model_id}",
+                               r.route in (RouteChoice.QC_SAMPLE, RouteChoice.HUMAN), now))
         if r.route == RouteChoice.REASONER:
-            stage_rows.append((item_id, version.id, Stage.REASONER, ClassificationStatus.QUEUED, "", None, None, "",
-                               False, None))
+            stage_rows.append((item_id, version.id, Stage.REASONER, ClassificationStatus.QUEUED, "", "", None, None,
+                               "", False, None))
     if stage_rows:
-        names = ("item_id", "policy_version_id", "stage", "status", "label", "violation", "confidence", "model_name",
-                 "needs_review", "finished_at")
+        names = ("item_id", "policy_version_id", "stage", "status", "label", "category", "violation", "confidence",
+                 "model_name", "needs_review", "finished_at")
         bulk_insert(Classification, dict(zip(names, map(list, zip(*stage_rows, strict=True)), strict=True)))
     if any(row[2] == Stage.REASONER for row in stage_rows):
         transaction.on_commit(wakeup.wake_reasoner)
@@ -117,6 +125,21 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
     shadow.sample_items(((stored[i][0], v.policy_id) for i, v in pairs), now=now)
     transaction.on_commit(schedule.ensure_scheduled)
     return _states(submissions, stored, routed, labels, now)
+
+
+def _audited_route(r: routing.Routed) -> dict[str, Any]:
+    return {"route": r.route, "score": r.score, **({"note": r.note} if r.note else {})}
+
+
+def _fast_label(r: routing.Routed, labels: tuple[str, str]) -> str:
+    """The fast verdict's label: the mapped category of an external first pass's violation, else the
+    policy's own violation or safe label."""
+    assert r.score is not None
+    return (_fast_category(r) or labels[0]) if r.score >= 0.5 else labels[1]
+
+
+def _fast_category(r: routing.Routed) -> str:
+    return r.category if r.score is not None and r.score >= 0.5 else ""
 
 
 def _states(submissions: list[Submission], stored: list[tuple[int, bool]],
@@ -138,8 +161,8 @@ def _fresh(index: int, submission: Submission, pk: int, routed: dict[tuple[int, 
         rows = []
         if r.score is not None:
             rows.append({"id": 0, "stage": Stage.FAST, "status": ClassificationStatus.DONE,
-                         "label": labels[version.id][0 if r.score >= 0.5 else 1], "violation": r.score >= 0.5,
-                         "category": "", "rule_ids": [], "confidence": r.score, "rationale": "",
+                         "label": _fast_label(r, labels[version.id]), "violation": r.score >= 0.5,
+                         "category": _fast_category(r), "rule_ids": [], "confidence": r.score, "rationale": "",
                          "needs_review": r.route in (RouteChoice.QC_SAMPLE, RouteChoice.HUMAN), "finished_at": now})
         if r.route == RouteChoice.REASONER:
             rows.append({"id": 0, "stage": Stage.REASONER, "status": ClassificationStatus.QUEUED, "label": "",

@@ -1,5 +1,6 @@
-"""The API's Prometheus metrics: webhook delivery attempts, counted where they are made (the RQ webhook
-worker, `api.deliveries.attempt_delivery` and `api.webhooks.post`), and the deliveries per status read
+"""The API's Prometheus metrics: external first-pass requests and fallbacks (counted at intake), webhook
+delivery attempts, counted where they are made (the RQ webhook worker, `api.deliveries.attempt_delivery`
+and `api.webhooks.post`), and the deliveries per status read
 from the database when the web app's /metrics is scraped (`deliveries_by_status`, a part of
 `console.metrics.SCRAPE_TIME` added in ApiConfig.ready), so the web app shows them whichever process
 delivered.
@@ -15,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from api.models import DeliveryStatus, WebhookDelivery
 from console.metrics import scrape_rows
+from safeguard.moderation_endpoint import FAILURE_KINDS
 
 # What each attempt left the delivery as: delivered, retrying (after a failure) or failed (gave up).
 DELIVERY_ATTEMPTS = Counter(
@@ -30,6 +32,23 @@ DELIVERY_FAILURES = Counter(
     "Failed webhook delivery attempts, by reason (http_status, network, refused, client_gone)",
     ["reason"],
 )
+# External first passes (api.external_first_pass): each request's outcome (ok, or a failure kind of
+# safeguard.moderation_endpoint.FAILURE_KINDS; "circuit_open" was not sent), and the items each failure
+# sent to the reasoner.
+EXTERNAL_FIRST_PASS_REQUESTS = Counter(
+    "console_external_first_pass_requests_total",
+    "Requests to external first-pass endpoints, by outcome (ok, or why they gave no scores)",
+    ["outcome"],
+)
+EXTERNAL_FIRST_PASS_FALLBACKS = Counter(
+    "console_external_first_pass_fallback_items_total",
+    "Items an external first pass did not score, sent to the reasoner, by reason",
+    ["reason"],
+)
+for _kind in ("ok", *FAILURE_KINDS):
+    EXTERNAL_FIRST_PASS_REQUESTS.labels(_kind)
+for _kind in (*FAILURE_KINDS, "unusable"):  # unusable: the stored URL is refused now (a private address)
+    EXTERNAL_FIRST_PASS_FALLBACKS.labels(_kind)
 for _outcome in (DeliveryStatus.DELIVERED, DeliveryStatus.RETRYING, DeliveryStatus.FAILED):
     DELIVERY_ATTEMPTS.labels(_outcome.value)  # every series exists from the start, at 0
 for _reason in ("http_status", "network", "refused", "client_gone"):

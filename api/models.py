@@ -1,6 +1,7 @@
 """Who may call the API (ApiClient), how each policy version routes the first pass's scores
-(RoutingRule), the first-pass models (FirstPassModel) and labelled data they learn from
-(LabeledExample), the route every item took (Route), and the webhook delivery log (WebhookDelivery)."""
+(RoutingRule), the first-pass models (FirstPassModel) or external endpoints (ExternalFirstPass), the
+labelled data they learn from (LabeledExample), the route every item took (Route), and the webhook
+delivery log (WebhookDelivery)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -164,6 +166,35 @@ class FirstPassModel(models.Model):
         return f"First pass #{self.pk} for {self.policy_id}"
 
 
+class ExternalFirstPass(models.Model):
+    """An OpenAI-moderation-compatible endpoint that is a policy's first pass in place of its built-in
+    model (safeguard.moderation_endpoint): same thresholds, scores from `category_map`, failures to the
+    reasoner. Changed only through api.external_first_pass, audited."""
+
+    policy = models.OneToOneField("policies_app.Policy", on_delete=models.CASCADE,
+                                  related_name="external_first_pass")
+    url = models.URLField(max_length=500, help_text="The moderation endpoint, e.g. https://guard:8000/v1/moderations")
+    model = models.CharField(max_length=200, blank=True, help_text="Sent as `model`; empty: left out")
+    # Kept readable (not hashed), like a webhook secret: the console sends it on every request. Never
+    # shown again once saved, never in the audit trail or the Django admin.
+    api_key = models.CharField(max_length=500, blank=True)
+    timeout_s = models.FloatField(default=2.0, help_text="Whole-request timeout in seconds")
+    category_map = models.JSONField(help_text="Endpoint category -> the policy's category code (or 'violation')")
+    enabled = models.BooleanField(default=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(timeout_s__gt=0, timeout_s__lte=30),
+                                   name="external_first_pass_timeout_range"),
+            models.CheckConstraint(condition=~Q(category_map={}), name="external_first_pass_maps_a_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"External first pass of {self.policy_id}"
+
+
 class LabeledExampleQuerySet(models.QuerySet["LabeledExample"]):
     def for_policy(self, policy) -> LabeledExampleQuerySet:
         """Examples a policy's first pass learns from, newest first."""
@@ -206,6 +237,8 @@ class Route(models.Model):
     route = models.CharField(max_length=10, choices=RouteChoice.choices)
     score = models.FloatField(null=True, blank=True)
     model = models.ForeignKey(FirstPassModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(max_length=300, blank=True,
+                            help_text="Why the first pass gave no score (the external first pass failed)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -220,7 +253,12 @@ class Route(models.Model):
                 condition=Q(score__isnull=False) | Q(route__in=["reasoner", "human"]), name="route_closed_has_score"
             ),
         ]
-        indexes = [models.Index(fields=["policy_version", "route"], name="route_version_route")]
+        indexes = [
+            models.Index(fields=["policy_version", "route"], name="route_version_route"),
+            # The savings page reads routes by time; rows arrive in time order, so a BRIN index is a few
+            # pages and costs intake next to nothing.
+            BrinIndex(fields=["created_at"], name="route_created_brin"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id} × {self.policy_version_id}: {self.route}"

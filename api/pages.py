@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.roles import Role, role_required
-from api import clients, deliveries, errors, jobs, redis_client, routing, schedule
-from api.forms import ClientCreateForm, ClientEditForm, RoutingRuleForm
-from api.models import ApiClient, DeliveryStatus, FirstPassModel, LabeledExample, WebhookDelivery
+from api import clients, deliveries, errors, external_first_pass, jobs, redis_client, routing, savings, schedule
+from api.forms import ClientCreateForm, ClientEditForm, ExternalFirstPassForm, RoutingRuleForm
+from api.models import ApiClient, DeliveryStatus, ExternalFirstPass, FirstPassModel, LabeledExample, WebhookDelivery
 from policies_app.models import Policy
 
 
@@ -159,6 +159,7 @@ def first_pass(request: HttpRequest) -> HttpResponse:
     thresholds = routing.thresholds_for([v for v in published.values() if v])
     models = {m.policy_id: m for m in FirstPassModel.objects.defer("model").latest_per_policy()}
     imported = dict(LabeledExample.objects.values_list("policy").annotate(n=Count("id")).values_list("policy", "n"))
+    externals = {e.policy_id: e for e in ExternalFirstPass.objects.all()}
     rows = []
     for policy in policies:
         version = published[policy.pk]
@@ -167,9 +168,30 @@ def first_pass(request: HttpRequest) -> HttpResponse:
             "safe_below": rule.safe_below, "violation_above": rule.violation_above,
             "sample_rate": rule.sample_rate, "violations_to_humans": rule.violations_to_humans,
         }) if rule else None
+        external = externals.get(policy.pk)
+        external_form = ExternalFirstPassForm(initial={
+            "url": external.url, "model": external.model, "timeout_s": external.timeout_s,
+            "category_map": external_first_pass.format_category_map(external.category_map),
+            "enabled": external.enabled,
+        } if external else None, prefix=f"external-{policy.pk}")
         rows.append({"policy": policy, "version": version, "rule": rule, "form": form,
-                     "model": models.get(policy.pk), "imported": imported.get(policy.pk, 0)})
+                     "model": models.get(policy.pk), "imported": imported.get(policy.pk, 0),
+                     "external": external, "external_form": external_form})
     return render(request, "api/first_pass.html", {"rows": rows})
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def first_pass_savings(request: HttpRequest) -> HttpResponse:
+    raw = request.GET.get("days", "30")
+    days = int(raw) if raw.isdigit() else 0
+    context: dict[str, object] = {"ranges": savings.RANGES, "days": days, "time_zone": settings.TIME_ZONE}
+    if days not in savings.RANGES:
+        context["error"] = f"days: choose one of {', '.join(map(str, savings.RANGES))} (got {raw!r})"
+        return render(request, "api/first_pass_savings.html", context, status=400)
+    unit, overall, policies = savings.savings(days)
+    context.update(unit=unit, overall=overall, policies=policies)
+    return render(request, "api/first_pass_savings.html", context)
 
 
 @require_POST
@@ -178,6 +200,36 @@ def first_pass_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     policy = _get_policy_for_user(request, slug)
     redis_client.queue(schedule.PERIODIC_QUEUE).enqueue(jobs.retrain_first_pass, policy.pk, True)
     messages.success(request, f"Retraining of {policy.name}'s first pass is queued; reload in a minute")
+    return redirect("api:first-pass")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def external_first_pass_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    policy = _get_policy_for_user(request, slug)
+    form = ExternalFirstPassForm(request.POST, prefix=f"external-{policy.pk}")
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
+        return redirect("api:first-pass")
+    data = form.cleaned_data
+    api_key = "" if data["clear_api_key"] else (data["api_key"] or None)
+    try:
+        external_first_pass.set_external_first_pass(
+            actor=request.user, policy=policy, url=data["url"], model=data["model"], api_key=api_key,
+            timeout_s=data["timeout_s"], category_map=data["category_map"], enabled=data["enabled"])
+    except errors.ClientError as exc:
+        messages.error(request, f"{exc.field}: {exc}" if exc.field else str(exc))
+    else:
+        messages.success(request, f"External first pass of {policy.name} saved")
+    return redirect("api:first-pass")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def external_first_pass_remove(request: HttpRequest, slug: str) -> HttpResponse:
+    policy = _get_policy_for_user(request, slug)
+    if external_first_pass.remove_external_first_pass(actor=request.user, policy=policy):
+        messages.success(request, f"{policy.name} is scored by its built-in first pass again")
     return redirect("api:first-pass")
 
 

@@ -129,6 +129,9 @@ class Routed:
     route: str
     score: float | None
     model_id: int | None
+    scorer: str = ""  # who scored, where not the built-in model: "external:<model or host>"
+    category: str = ""  # the policy category an external first pass mapped the score from
+    note: str = ""  # why there is no score although the policy has a first pass (it failed)
 
 
 def route_texts(version: Any, texts: Sequence[str], thresholds: Thresholds,

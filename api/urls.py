@@ -28,6 +28,10 @@ urlpatterns = [
     path("integrations/webhooks/<int:delivery_id>/", pages.delivery_detail, name="delivery"),
     path("integrations/webhooks/<int:delivery_id>/redeliver/", pages.delivery_redeliver, name="delivery-redeliver"),
     path("integrations/first-pass/", pages.first_pass, name="first-pass"),
+    path("integrations/first-pass/savings/", pages.first_pass_savings, name="first-pass-savings"),
     path("integrations/first-pass/<slug:slug>/retrain/", pages.first_pass_retrain, name="first-pass-retrain"),
     path("integrations/first-pass/<slug:slug>/routing/", pages.routing_rule_edit, name="routing-rule"),
+    path("integrations/first-pass/<slug:slug>/external/", pages.external_first_pass_edit, name="external-first-pass"),
+    path("integrations/first-pass/<slug:slug>/external/remove/", pages.external_first_pass_remove,
+         name="external-first-pass-remove"),
 ]

@@ -56,9 +56,10 @@ class PostResult:
     error: str
 
 
-def destination_refusal(url: str) -> str:
+def destination_refusal(url: str, allow_setting: str = "WEBHOOK_ALLOWED_HOSTS") -> str:
     """Why the console must not send to `url` ("" when it may): a host that resolves to a loopback,
-    private, link-local or otherwise non-public address, unless WEBHOOK_ALLOWED_HOSTS names it.
+    private, link-local or otherwise non-public address, unless the setting `allow_setting` names it
+    (WEBHOOK_ALLOWED_HOSTS for webhooks, FIRST_PASS_ALLOWED_HOSTS for external first passes).
 
     Checked when a URL is saved and again before each delivery (the name may point elsewhere since). A
     name that re-resolves between this check and the connection is not caught; an egress firewall is
@@ -68,7 +69,7 @@ def destination_refusal(url: str) -> str:
     host = (parts.hostname or "").lower()
     if not host:
         return "the URL has no host"
-    if host in {h.lower() for h in settings.WEBHOOK_ALLOWED_HOSTS}:
+    if host in {h.lower() for h in getattr(settings, allow_setting)}:
         return ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -79,7 +80,7 @@ def destination_refusal(url: str) -> str:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global or address.is_multicast:
             return (f"the host {host} resolves to {address}, a loopback, private or link-local address "
-                    "(allow it with WEBHOOK_ALLOWED_HOSTS)")
+                    f"(allow it with {allow_setting})")
     return ""
 
 

@@ -369,3 +369,8 @@ FIRST_PASS_MAX_EXAMPLES = envint("FIRST_PASS_MAX_EXAMPLES", 200_000)  # newest l
 FIRST_PASS_SAFE_BELOW = envfloat("FIRST_PASS_SAFE_BELOW", 0.1)
 FIRST_PASS_VIOLATION_ABOVE = envfloat("FIRST_PASS_VIOLATION_ABOVE", 0.9)
 FIRST_PASS_QC_SAMPLE_RATE = envfloat("FIRST_PASS_QC_SAMPLE_RATE", 0.02)
+# External first passes (a moderation endpoint per policy): hosts allowed although they resolve to
+# loopback or private addresses (a guard model on the same network), as WEBHOOK_ALLOWED_HOSTS for
+# webhooks; and the most texts one request carries (a larger intake batch is sent in several).
+FIRST_PASS_ALLOWED_HOSTS = envlist("FIRST_PASS_ALLOWED_HOSTS")
+FIRST_PASS_EXTERNAL_BATCH = envint("FIRST_PASS_EXTERNAL_BATCH", 100)

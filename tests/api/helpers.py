@@ -1,5 +1,5 @@
-"""A JSON caller, a webhook receiver, an in-process job runner and `allow` (more policies for a client)
-for the API tests."""
+"""A JSON caller, a webhook receiver, a moderation endpoint, an in-process job runner and `allow` (more
+policies for a client) for the API tests."""
 
 from __future__ import annotations
 
@@ -82,6 +82,59 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class ModerationServer:
+    """A real HTTP server on 127.0.0.1 standing in for an external moderation endpoint: each POST's JSON
+    body is recorded and answered by `answer(body) -> (status, raw body)`, after `delay_s`."""
+
+    def __init__(self, answer: Any, *, delay_s: float = 0.0) -> None:
+        self.answer = answer
+        self.delay_s = delay_s
+        self.requests: list[tuple[dict[str, str], Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                time.sleep(server.delay_s)
+                status, raw = server.answer(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/moderations"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def moderation_answer(scores_for: Any) -> Any:
+    """An `answer` for ModerationServer in OpenAI's shape: `scores_for(text)` gives each input's category scores."""
+
+    def answer(body: dict[str, Any]) -> tuple[int, bytes]:
+        results = [{"flagged": False, "categories": {k: v >= 0.5 for k, v in scores_for(text).items()},
+                    "category_scores": scores_for(text)} for text in body["input"]]
+        return 200, json.dumps({"id": "modr-test", "model": body.get("model", ""), "results": results}).encode()
+
+    return answer
 
 
 def run_jobs(until: Any, *, timeout: float = 20.0, queues_: tuple[str, ...] = ("webhooks", "default")) -> None:
