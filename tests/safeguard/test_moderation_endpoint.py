@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from safeguard.moderation_endpoint import Breaker, EndpointConfig, ModerationEndpoint, ScoringFailed, read_scores
-from tests.safeguard.test_openai_engine import FakeServer, Reply
+from tests.safeguard.http_server import FakeServer, Reply
 
 
 class Clock:
