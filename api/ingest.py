@@ -50,7 +50,7 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
     texts = [routing.item_text(s.data["kind"], s.data["content"], s.data["turns"]) for s in submissions]
     versions = {v.id: v for s in submissions for v in s.versions}
     thresholds = routing.thresholds_for(versions.values())
-    models = routing.active_models({v.policy_id for v in versions.values()})
+    models = routing.models_for(versions.values(), thresholds)
     # A policy with an external first pass is scored there instead (its failures go to the reasoner).
     externals = external_first_pass.active_endpoints({v.policy_id for v in versions.values()})
     members: dict[int, list[int]] = defaultdict(list)
@@ -65,8 +65,7 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
             results = external_first_pass.route_external(externals[version.policy_id], chosen,
                                                          thresholds[version_id], rng)
         else:
-            results = routing.route_texts(version, chosen, thresholds[version_id], models.get(version.policy_id),
-                                          rng)
+            results = routing.route_texts(version, chosen, thresholds[version_id], models.get(version_id), rng)
         routed.update({(i, version_id): r for i, r in zip(indexes, results, strict=True)})
 
     audit_after = [

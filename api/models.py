@@ -109,9 +109,16 @@ class ApiClient(models.Model):
         return self.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
 
 
+class RuleSetter(models.TextChoices):
+    ADMIN = "admin", "An admin"
+    RETRAINING = "retraining", "Retraining"
+
+
 class RoutingRule(models.Model):
     """How one policy version routes first-pass scores. A version without a rule uses its policy's
-    latest earlier rule, else the FIRST_PASS_* settings."""
+    latest earlier rule, else the FIRST_PASS_* settings. Retraining sets the close threshold of an
+    unpinned rule when its nested cross-validation says it is safe (api.training); an admin's change
+    pins the rule."""
 
     policy_version = models.OneToOneField(
         "policies_app.PolicyVersion", on_delete=models.CASCADE, related_name="routing_rule"
@@ -122,6 +129,14 @@ class RoutingRule(models.Model):
     violations_to_humans = models.BooleanField(
         default=False, help_text="Confident violations go straight to people instead of the reasoner"
     )
+    set_by = models.CharField(max_length=10, choices=RuleSetter.choices, default=RuleSetter.ADMIN)
+    pinned = models.BooleanField(default=False, help_text="Set by an admin: retraining never changes it")
+    reason = models.TextField(blank=True, help_text="Why the thresholds are what they are (the last change)")
+    model = models.ForeignKey("FirstPassModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The model whose cross-validation set them, for a retraining change")
+    weak_categories = models.JSONField(default=list, blank=True,
+                                       help_text="Categories under the recall floor at the last retraining")
+    previous = models.JSONField(null=True, blank=True, help_text="The thresholds before the last change (revert)")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -135,6 +150,7 @@ class RoutingRule(models.Model):
             models.CheckConstraint(
                 condition=Q(sample_rate__gte=0, sample_rate__lte=1), name="routing_rule_sample_rate_unit"
             ),
+            models.CheckConstraint(condition=Q(set_by__in=RuleSetter.values), name="routing_rule_set_by_valid"),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,8 @@ thresholds, retraining). Writes go through `api.clients`, `api.routing`, `api.de
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -14,10 +16,30 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.roles import Role, role_required
-from api import clients, deliveries, errors, external_first_pass, jobs, redis_client, routing, savings, schedule
+from api import (
+    clients,
+    deliveries,
+    errors,
+    external_first_pass,
+    jobs,
+    quality_checks,
+    redis_client,
+    routing,
+    savings,
+    schedule,
+    training,
+)
 from api.forms import ClientCreateForm, ClientEditForm, ExternalFirstPassForm, RoutingRuleForm
-from api.models import ApiClient, DeliveryStatus, ExternalFirstPass, FirstPassModel, LabeledExample, WebhookDelivery
-from policies_app.models import Policy
+from api.models import (
+    ApiClient,
+    DeliveryStatus,
+    ExternalFirstPass,
+    FirstPassModel,
+    LabeledExample,
+    RoutingRule,
+    WebhookDelivery,
+)
+from policies_app.models import Policy, PolicyVersion
 
 
 def _get_client_for_user(request: HttpRequest, client_id: int) -> ApiClient:
@@ -155,14 +177,17 @@ def delivery_redeliver(request: HttpRequest, delivery_id: int) -> HttpResponse:
 @role_required(Role.ADMIN)
 def first_pass(request: HttpRequest) -> HttpResponse:
     policies = list(Policy.objects.all())
-    published = {p.pk: p.published_version() for p in policies}
-    thresholds = routing.thresholds_for([v for v in published.values() if v])
+    routed = {p.pk: training.routed_version(p) for p in policies}
+    thresholds = routing.thresholds_for([v for v in routed.values() if v])
+    own_rules = {r.policy_version_id: r for r in RoutingRule.objects.filter(
+        policy_version__in=[v for v in routed.values() if v])}
     models = {m.policy_id: m for m in FirstPassModel.objects.defer("model").latest_per_policy()}
     imported = dict(LabeledExample.objects.values_list("policy").annotate(n=Count("id")).values_list("policy", "n"))
     externals = {e.policy_id: e for e in ExternalFirstPass.objects.all()}
+    misses = quality_checks.miss_rates(p.pk for p in policies)
     rows = []
     for policy in policies:
-        version = published[policy.pk]
+        version = routed[policy.pk]
         rule = thresholds.get(version.id) if version else None
         form = RoutingRuleForm(initial={
             "safe_below": rule.safe_below, "violation_above": rule.violation_above,
@@ -174,8 +199,11 @@ def first_pass(request: HttpRequest) -> HttpResponse:
             "category_map": external_first_pass.format_category_map(external.category_map),
             "enabled": external.enabled,
         } if external else None, prefix=f"external-{policy.pk}")
-        rows.append({"policy": policy, "version": version, "rule": rule, "form": form,
-                     "model": models.get(policy.pk), "imported": imported.get(policy.pk, 0),
+        model = models.get(policy.pk)
+        rows.append({"policy": policy, "version": version, "rule": rule, "form": form, "model": model,
+                     "own_rule": own_rules.get(version.id) if version else None,
+                     "proposal": model.metrics.get("cv", {}).get("proposal") if model else None,
+                     "misses": misses.get(policy.pk), "imported": imported.get(policy.pk, 0),
                      "external": external, "external_form": external_form})
     return render(request, "api/first_pass.html", {"rows": rows})
 
@@ -200,6 +228,23 @@ def first_pass_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     policy = _get_policy_for_user(request, slug)
     redis_client.queue(schedule.PERIODIC_QUEUE).enqueue(jobs.retrain_first_pass, policy.pk, True)
     messages.success(request, f"Retraining of {policy.name}'s first pass is queued; reload in a minute")
+    return redirect("api:first-pass")
+
+
+def _rule_change(request: HttpRequest, slug: str, change: Callable[[PolicyVersion], object], done: str
+                 ) -> HttpResponse:
+    """Run an admin's routing change for the version the policy routes by, and say how it went."""
+    policy = _get_policy_for_user(request, slug)
+    version = training.routed_version(policy)
+    if version is None:
+        messages.error(request, f"{policy.name} has no version to route")
+        return redirect("api:first-pass")
+    try:
+        change(version)
+    except errors.ClientError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{done}: {version}")
     return redirect("api:first-pass")
 
 
@@ -236,18 +281,24 @@ def external_first_pass_remove(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def routing_rule_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    policy = _get_policy_for_user(request, slug)
-    version = policy.published_version()
     form = RoutingRuleForm(request.POST)
-    if version is None:
-        messages.error(request, f"{policy.name} has no published version to route")
-    elif not form.is_valid():
+    if not form.is_valid():
         messages.error(request, "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
-    else:
-        try:
-            routing.set_routing_rule(actor=request.user, version=version, **form.cleaned_data)
-        except errors.ClientError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Routing of {version} saved")
-    return redirect("api:first-pass")
+        return redirect("api:first-pass")
+    return _rule_change(request, slug, lambda version: routing.set_routing_rule(
+        actor=request.user, version=version, **form.cleaned_data), "Routing saved and pinned")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def routing_rule_pin(request: HttpRequest, slug: str) -> HttpResponse:
+    pinned = request.POST.get("pinned") == "1"
+    return _rule_change(request, slug, lambda version: routing.pin_routing_rule(
+        actor=request.user, version=version, pinned=pinned), "Routing pinned" if pinned else "Routing unpinned")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def routing_rule_revert(request: HttpRequest, slug: str) -> HttpResponse:
+    return _rule_change(request, slug, lambda version: routing.revert_routing_rule(
+        actor=request.user, version=version), "Routing reverted to the thresholds before (pinned)")

@@ -6,7 +6,9 @@ version's thresholds.
     score >= violation_above            -> human if violations_to_humans, else reasoner
     anything in between                 -> reasoner
 
-`set_routing_rule` is the admins' audited change of a version's thresholds.
+`set_routing_rule` is the admins' audited change of a version's thresholds (pinned: retraining leaves it
+alone), `pin_routing_rule` and `revert_routing_rule` their other changes; `apply_retrained_threshold`
+is retraining's (api.training), audited as a system change.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 
 from api.errors import ClientError
-from api.models import FirstPassModel, RouteChoice, RoutingRule
+from api.models import FirstPassModel, RouteChoice, RoutingRule, RuleSetter
 from audit.writer import record
 from policies_app.models import PolicyVersion
 from safeguard import firstpass
@@ -37,6 +39,7 @@ class Thresholds:
     sample_rate: float
     violations_to_humans: bool = False
     inherited_from: int | None = None  # the version number whose rule applies; None: the settings
+    model_id: int | None = None  # the model retraining chose `safe_below` for; None: whichever is newest
 
     @classmethod
     def from_settings(cls) -> Thresholds:
@@ -48,7 +51,8 @@ class Thresholds:
 
     @classmethod
     def from_rule(cls, rule: RoutingRule, number: int | None = None) -> Thresholds:
-        return cls(rule.safe_below, rule.violation_above, rule.sample_rate, rule.violations_to_humans, number)
+        return cls(rule.safe_below, rule.violation_above, rule.sample_rate, rule.violations_to_humans, number,
+                   rule.model_id)
 
 
 def choose_route(score: float | None, thresholds: Thresholds, rng: random.Random) -> str:
@@ -90,16 +94,21 @@ _cache_lock = threading.Lock()
 _cache: dict[int, tuple[int, firstpass.Model]] = {}  # FirstPassModel id -> (policy id, model)
 
 
-def active_models(policy_ids: Iterable[int]) -> dict[int, tuple[int, firstpass.Model]]:
-    """The model each policy routes with now, as {policy id: (FirstPassModel id, model)}.
+def models_for(versions: Iterable[Any], thresholds: dict[int, Thresholds]) -> dict[int, tuple[int, firstpass.Model]]:
+    """The model each version routes with, as {version id: (FirstPassModel id, model)}: the one its
+    threshold was chosen for by retraining (a score threshold belongs to one model: a newer model
+    whose threshold was not applied must not route by it), else its policy's newest.
 
     One small query per call tells which model is current; a model's bytes are loaded and decoded
     once per process (they never change: retraining writes a new row).
     """
+    versions = list(versions)
     current = dict(
-        FirstPassModel.objects.filter(policy_id__in=set(policy_ids)).latest_per_policy().values_list("policy_id", "id")
+        FirstPassModel.objects.filter(policy_id__in={v.policy_id for v in versions}).latest_per_policy()
+        .values_list("policy_id", "id")
     )
-    missing = [pk for pk in current.values() if pk not in _cache]
+    wanted = {v.id: thresholds[v.id].model_id or current.get(v.policy_id) for v in versions}
+    missing = [pk for pk in set(wanted.values()) if pk is not None and pk not in _cache]
     if missing:
         rows = FirstPassModel.objects.filter(pk__in=missing).values_list("pk", "policy_id", "model")
         for pk, policy_id, data in rows:
@@ -112,9 +121,9 @@ def active_models(policy_ids: Iterable[int]) -> dict[int, tuple[int, firstpass.M
             with _cache_lock:
                 _cache[pk] = (policy_id, model)
         with _cache_lock:  # forget models that are no longer current anywhere
-            for stale in set(_cache) - set(current.values()):
+            for stale in set(_cache) - set(current.values()) - set(wanted.values()):
                 _cache.pop(stale, None)
-    return {policy_id: (pk, _cache[pk][1]) for policy_id, pk in current.items() if pk in _cache}
+    return {version_id: (pk, _cache[pk][1]) for version_id, pk in wanted.items() if pk in _cache}
 
 
 def item_text(kind: str, content: str, turns: Any) -> str:
@@ -144,6 +153,41 @@ def route_texts(version: Any, texts: Sequence[str], thresholds: Thresholds,
     return [Routed(choose_route(float(s), thresholds, rng), float(s), model_id) for s in scores]
 
 
+_THRESHOLD_FIELDS = ("safe_below", "violation_above", "sample_rate", "violations_to_humans")
+_ROUTING_FIELDS = (*_THRESHOLD_FIELDS, "model_id")
+_RULE_FIELDS = (*_ROUTING_FIELDS, "set_by", "pinned", "reason", "weak_categories")
+
+
+def _values(rule: RoutingRule | Thresholds) -> dict[str, Any]:
+    """What routes: the thresholds and the model they were chosen for."""
+    return {f: getattr(rule, f) for f in _ROUTING_FIELDS}
+
+
+def _locked_rule(version: PolicyVersion) -> tuple[RoutingRule | None, Thresholds]:
+    """The version's own rule, locked (None when it has none), and the thresholds it routes by now."""
+    rule = RoutingRule.objects.select_for_update().filter(policy_version=version).first()
+    return rule, Thresholds.from_rule(rule) if rule else thresholds_for([version])[version.id]
+
+
+def _save(rule: RoutingRule | None, version: PolicyVersion, current: Thresholds, *, actor: Any, action: str,
+          actor_name: str = "", **changes: Any) -> RoutingRule:
+    """Write `changes` to the version's rule, remembering what it routed by before (for a revert),
+    and audit it; a change that changes nothing writes nothing."""
+    before = {f: getattr(rule, f) for f in _RULE_FIELDS} if rule else None
+    rule = rule or RoutingRule(policy_version=version)
+    for field, value in changes.items():
+        setattr(rule, field, value)
+    after = {f: getattr(rule, f) for f in _RULE_FIELDS}
+    if before == after:
+        return rule
+    if _values(rule) != _values(current):
+        rule.previous = _values(current)
+    rule.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+    rule.save()
+    record(actor=actor, actor_name=actor_name, action=action, obj=rule, before=before, after=after)
+    return rule
+
+
 @transaction.atomic
 def set_routing_rule(
     *,
@@ -154,20 +198,50 @@ def set_routing_rule(
     sample_rate: float,
     violations_to_humans: bool,
 ) -> RoutingRule:
-    """Set the thresholds `version` routes first-pass scores by."""
+    """Set the thresholds `version` routes first-pass scores by. An admin's choice is pinned:
+    retraining leaves it alone until it is unpinned."""
     if not 0 <= safe_below <= violation_above <= 1:
         raise ClientError("Thresholds must satisfy 0 ≤ safe below ≤ violation at or above ≤ 1", "safe_below")
     if not 0 <= sample_rate <= 1:
         raise ClientError("The quality-check share is between 0 and 1", "sample_rate")
-    rule = RoutingRule.objects.select_for_update().filter(policy_version=version).first()
-    fields = ("safe_below", "violation_above", "sample_rate", "violations_to_humans")
-    before = {f: getattr(rule, f) for f in fields} if rule else None
-    rule = rule or RoutingRule(policy_version=version)
-    rule.safe_below, rule.violation_above = safe_below, violation_above
-    rule.sample_rate, rule.violations_to_humans = sample_rate, violations_to_humans
-    rule.updated_by = actor if getattr(actor, "is_authenticated", False) else None
-    rule.save()
-    after = {f: getattr(rule, f) for f in fields}
-    if before != after:
-        record(actor=actor, action="routing_rule.changed", obj=rule, before=before, after=after)
-    return rule
+    rule, current = _locked_rule(version)
+    return _save(rule, version, current, actor=actor, action="routing_rule.changed", safe_below=safe_below,
+                 violation_above=violation_above, sample_rate=sample_rate, violations_to_humans=violations_to_humans,
+                 set_by=RuleSetter.ADMIN, pinned=True, reason="Set by an admin", model_id=None)
+
+
+@transaction.atomic
+def pin_routing_rule(*, actor: Any, version: PolicyVersion, pinned: bool) -> RoutingRule:
+    """Pin (retraining never changes it) or unpin (the next retraining may) `version`'s rule."""
+    rule, current = _locked_rule(version)
+    if rule is None:
+        raise ClientError(f"{version} has no routing rule of its own to pin", "version")
+    action = "routing_rule.pinned" if pinned else "routing_rule.unpinned"
+    return _save(rule, version, current, actor=actor, action=action, pinned=pinned)
+
+
+@transaction.atomic
+def revert_routing_rule(*, actor: Any, version: PolicyVersion) -> RoutingRule:
+    """Route `version` by the thresholds before its rule's last change again, pinned (an admin's choice);
+    a second revert undoes the first."""
+    rule, current = _locked_rule(version)
+    if rule is None or not rule.previous:
+        raise ClientError(f"{version}'s routing has no earlier thresholds to go back to", "version")
+    return _save(rule, version, current, actor=actor, action="routing_rule.reverted",
+                 **{f: rule.previous.get(f) for f in _ROUTING_FIELDS}, set_by=RuleSetter.ADMIN, pinned=True,
+                 reason="Reverted by an admin")
+
+
+@transaction.atomic
+def apply_retrained_threshold(*, version: PolicyVersion, model: FirstPassModel, safe_below: float, reason: str,
+                              weak_categories: list[dict[str, Any]]) -> RoutingRule | None:
+    """Retraining's change of `version`'s close threshold (a system change), unless an admin pinned
+    the rule. Returns the rule, or None when it was pinned."""
+    rule, current = _locked_rule(version)
+    if rule is not None and rule.pinned:
+        return None
+    return _save(rule, version, current, actor=None, actor_name="system:first-pass", action="routing_rule.retrained",
+                 safe_below=safe_below, violation_above=max(current.violation_above, safe_below),
+                 sample_rate=current.sample_rate, violations_to_humans=current.violations_to_humans,
+                 set_by=RuleSetter.RETRAINING, pinned=False, reason=reason, model_id=model.pk,
+                 weak_categories=weak_categories)

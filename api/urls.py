@@ -34,4 +34,6 @@ urlpatterns = [
     path("integrations/first-pass/<slug:slug>/external/", pages.external_first_pass_edit, name="external-first-pass"),
     path("integrations/first-pass/<slug:slug>/external/remove/", pages.external_first_pass_remove,
          name="external-first-pass-remove"),
+    path("integrations/first-pass/<slug:slug>/routing/pin/", pages.routing_rule_pin, name="routing-rule-pin"),
+    path("integrations/first-pass/<slug:slug>/routing/revert/", pages.routing_rule_revert, name="routing-rule-revert"),
 ]

@@ -1,24 +1,31 @@
-"""First-pass benchmark: scoring throughput on one CPU core, and how much traffic the first pass must
-escalate to keep recall at or above 0.95 on the public spam set.
+"""First-pass benchmark: scoring throughput on one CPU core, how much traffic the first pass must
+escalate to keep recall at or above 0.95 on the public spam set, and rankers and thresholds side by
+side on every labelled set available (the spam set, each teen-safety set, any CSV given).
 
-    python3 dev.py manage bench_firstpass        # or: .venv/bin/python bench/firstpass.py
+    python3 dev.py manage bench_firstpass [--sets a.csv b.csv]   # or: .venv/bin/python bench/firstpass.py [a.csv ...]
 
-Plain Python (no Django): it uses safeguard.firstpass only.
+Plain Python (no Django): it uses safeguard.firstpass and safeguard.firstpass_thresholds only.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 SPAM_SET = ROOT / ".." / "shared" / "data" / "spam-policy" / "golden_dataset.csv"
+TEEN_SETS = ROOT / ".." / "shared" / "data" / "teen-safety" / "datasets"
+RECALL = 0.95
+SITE_SAFE_BELOW = 0.1  # FIRST_PASS_SAFE_BELOW's default: what routing used before thresholds applied themselves
 
 # One core means one thread for the numeric libraries too (set before numpy loads them).
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -27,7 +34,8 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from safeguard import firstpass  # noqa: E402 (after the thread settings and the path)
+from safeguard import firstpass, firstpass_thresholds  # noqa: E402 (after the thread settings and the path)
+from safeguard.labels import is_safe_label  # noqa: E402
 
 FILLERS = ["", " Thanks!", " See you soon.", " Sent from my phone", " (reply STOP to opt out)", " :)",
            " Let me know by Friday.", " PS: the meeting moved to 3pm."]
@@ -100,6 +108,142 @@ def escalation(examples: list[firstpass.LabeledText], splits: int, recall: float
     }
 
 
+# --- rankers and thresholds side by side --------------------------------------------------------------
+
+Ranker = Callable[[list[str], np.ndarray], Callable[[list[str]], np.ndarray]]
+
+
+def _first_pass(c: float) -> Ranker:
+    def fit(texts: list[str], y: np.ndarray) -> Callable[[list[str]], np.ndarray]:
+        model = firstpass.train(texts, y, c=c)
+        return lambda batch: firstpass.score(model, batch)
+    return fit
+
+
+def _tfidf_reference(texts: list[str], y: np.ndarray) -> Callable[[list[str]], np.ndarray]:
+    """The plain scikit-learn baseline the issue measured (about 10x slower to score: reference only)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1)
+    classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
+    classifier.fit(hstack([words.fit_transform(texts), chars.fit_transform(texts)]).tocsr(), y)
+    def scorer(batch: list[str]) -> np.ndarray:
+        return classifier.predict_proba(hstack([words.transform(batch), chars.transform(batch)]).tocsr())[:, 1]
+    return scorer
+
+
+RANKERS: dict[str, Ranker] = {
+    "first pass (C=4, today)": _first_pass(4.0),
+    "first pass (C=1)": _first_pass(1.0),
+    "TF-IDF + LR (reference)": _tfidf_reference,
+}
+
+
+def teen_sets() -> dict[str, list[firstpass.LabeledText]]:
+    """Each teen-safety file as two sets: its prompts (prompt labels) and its completions (the prompt
+    and the model's response as a conversation, response labels). Row 1 is a disclaimer, row 2 the header."""
+    out: dict[str, list[firstpass.LabeledText]] = {}
+    for path in sorted(TEEN_SETS.glob("*.csv")) if TEEN_SETS.exists() else []:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [[cell.strip() for cell in row] for row in csv.reader(handle)][2:]
+        rows = [row for row in rows if len(row) >= 4]
+        out[f"{path.stem} prompts"] = [firstpass.LabeledText(r[0], not is_safe_label(r[1]), r[1])
+                                       for r in rows if r[0] and r[1]]
+        out[f"{path.stem} completions"] = [firstpass.LabeledText(f"user: {r[0]}\nassistant: {r[2]}",
+                                                                 not is_safe_label(r[3]), r[3])
+                                           for r in rows if r[0] and r[2] and r[3]]
+    return out
+
+
+def _out_of_fold(fit: Ranker, texts: list[str], y: np.ndarray, seed: int, folds: int = 5) -> np.ndarray:
+    from sklearn.model_selection import StratifiedKFold
+
+    out = np.empty(len(y))
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
+        scorer = fit([texts[i] for i in train_idx], y[train_idx])
+        out[test_idx] = scorer([texts[i] for i in test_idx])
+    return out
+
+
+def _escalated_at_recall(scores: np.ndarray, y: np.ndarray) -> float:
+    return firstpass.escalated_share(scores, firstpass.threshold_for_recall(scores, y, RECALL))
+
+
+def _interval(values: Sequence[float]) -> tuple[float, float]:
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def _bootstrap(scores: np.ndarray, y: np.ndarray, draws: int, seed: int) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of AUC and escalation at recall 0.95, resampling items (stratified, so
+    each draw has both classes)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
+    aucs, escalated = [], []
+    for _ in range(draws):
+        pick = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
+        aucs.append(roc_auc_score(y[pick], scores[pick]))
+        escalated.append(_escalated_at_recall(scores[pick], y[pick]))
+    return {"auc": _interval(aucs), "escalated": _interval(escalated)}
+
+
+def compare(name: str, examples: list[firstpass.LabeledText], *, repeats: int, draws: int,
+            write: Callable[[str], Any]) -> dict[str, Any]:
+    """Every ranker on one set (repeated 5-fold CV), then today's routing against the threshold that
+    applies itself (nested CV), for the first pass as it is."""
+    from sklearn.metrics import roc_auc_score
+
+    texts = [e.text for e in examples]
+    y = np.asarray([e.violation for e in examples])
+    write(f"\n{name}: {len(y)} items, {y.mean():.0%} violations")
+    if min(int(y.sum()), int((~y).sum())) < 5:
+        write("  too few of one class to cross-validate: skipped")
+        return {}
+    result: dict[str, Any] = {"items": len(y), "violation_share": float(y.mean())}
+    for label, fit in RANKERS.items():
+        runs = [_out_of_fold(fit, texts, y, seed) for seed in range(repeats)]
+        auc = statistics.mean(roc_auc_score(y, s) for s in runs)
+        escalated = statistics.mean(_escalated_at_recall(s, y) for s in runs)
+        ci = _bootstrap(runs[0], y, draws, seed=1)
+        result[label] = {"auc": auc, "escalated": escalated, **{f"{k}_ci": v for k, v in ci.items()}}
+        write(f"  {label:<26} AUC {auc:.3f} [{ci['auc'][0]:.3f}, {ci['auc'][1]:.3f}]   escalated at recall "
+              f"{RECALL}: {escalated:.1%} [{ci['escalated'][0]:.1%}, {ci['escalated'][1]:.1%}]")
+    scores = _out_of_fold(_first_pass(4.0), texts, y, seed=0)
+    old_recall, old_escalated = firstpass.recall_at(scores, y, SITE_SAFE_BELOW), firstpass.escalated_share(
+        scores, SITE_SAFE_BELOW)
+    proposal = firstpass_thresholds.propose(texts, y, aim=RECALL + 0.02)
+    verdict = firstpass_thresholds.judge(proposal, target=RECALL, min_violations=100, category_floor=0.85,
+                                         category_min_violations=20)
+    low, high = firstpass_thresholds.wilson_interval(proposal.caught, proposal.violations)
+    write(f"  routing today (close below {SITE_SAFE_BELOW}): held-out recall {old_recall:.3f}, escalated "
+          f"{old_escalated:.1%}")
+    write(f"  threshold chosen by nested CV (aim {RECALL + 0.02}): held-out recall {proposal.held_out_recall:.3f} "
+          f"[{low:.3f}, {high:.3f}], escalated {proposal.held_out_escalated:.1%}; "
+          f"{'applied' if verdict.apply else 'not applied'}: {verdict.reason}")
+    result["routing"] = {"today_recall": old_recall, "today_escalated": old_escalated,
+                         "nested_recall": proposal.held_out_recall, "nested_recall_ci": (low, high),
+                         "nested_escalated": proposal.held_out_escalated, "applied": verdict.apply}
+    return result
+
+
+def quality(extra: Sequence[Path], *, repeats: int = 3, draws: int = 300,
+            write: Callable[[str], Any] = print) -> dict[str, Any]:
+    sets: dict[str, list[firstpass.LabeledText]] = {}
+    if SPAM_SET.exists():
+        sets["spam golden set"] = firstpass.read_labeled_csv(SPAM_SET)
+    else:
+        write(f"(the public spam set is missing: {SPAM_SET.resolve()})")
+    sets.update(teen_sets())
+    for path in extra:
+        sets[Path(path).name] = firstpass.read_labeled_csv(path)
+    write(f"Rankers side by side: {repeats}x 5-fold CV (means), 95% bootstrap intervals over items ({draws} draws)")
+    return {name: compare(name, examples, repeats=repeats, draws=draws, write=write) for name, examples in sets.items()}
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -110,7 +254,7 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
-def main(*, items: int = 200_000, batch: int = 1000, splits: int = 50,
+def main(*, items: int = 200_000, batch: int = 1000, splits: int = 50, sets: Sequence[Path] = (),
          write: Callable[[str], Any] = print) -> dict[str, Any]:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -135,9 +279,10 @@ def main(*, items: int = 200_000, batch: int = 1000, splits: int = 50,
     write(f"  escalated with the threshold tuned on the training half: mean {result['tuned_escalated_mean']:.1%}, "
           f"test recall mean {result['tuned_recall_mean']:.3f} (>= 0.95 in "
           f"{result['tuned_recall_at_least_target']:.0%} of splits)")
+    compared = quality(sets, write=write)
     return {"items_per_s": rate, "single_p50_ms": latencies[len(latencies) // 2],
-            "single_p99_ms": latencies[int(len(latencies) * 0.99)], **result}
+            "single_p99_ms": latencies[int(len(latencies) * 0.99)], **result, "sets": compared}
 
 
 if __name__ == "__main__":
-    main()
+    main(sets=[Path(arg) for arg in sys.argv[1:]])

@@ -110,7 +110,7 @@ def seed(examples: list[tuple[str, bool]]) -> tuple[str, dict[str, Any]]:
     if model is None:
         raise SystemExit(f"the first pass would not train on {len(examples)} examples "
                          f"(FIRST_PASS_MIN_EXAMPLES is {settings.FIRST_PASS_MIN_EXAMPLES})")
-    threshold = model.metrics["cv"]["threshold_at_recall_95"]
+    threshold = model.metrics["cv"]["proposal"]["threshold"]
     routing.set_routing_rule(actor=None, version=routed, safe_below=threshold, violation_above=1.0,
                               sample_rate=0.02, violations_to_humans=False)
     _, token = clients.create_client(actor=None, name="Bench", rate_limit_per_minute=10_000_000,

@@ -374,3 +374,13 @@ FIRST_PASS_QC_SAMPLE_RATE = envfloat("FIRST_PASS_QC_SAMPLE_RATE", 0.02)
 # webhooks; and the most texts one request carries (a larger intake batch is sent in several).
 FIRST_PASS_ALLOWED_HOSTS = envlist("FIRST_PASS_ALLOWED_HOSTS")
 FIRST_PASS_EXTERNAL_BATCH = envint("FIRST_PASS_EXTERNAL_BATCH", 100)
+# Retraining applies its own close threshold (api.training) only when nested cross-validation shows the
+# held-out recall meets the target over enough held-out violations; the threshold is chosen on training
+# folds for the target plus the margin, which absorbs the optimism of choosing it on training data.
+FIRST_PASS_RECALL_TARGET = envfloat("FIRST_PASS_RECALL_TARGET", 0.95)
+FIRST_PASS_RECALL_MARGIN = envfloat("FIRST_PASS_RECALL_MARGIN", 0.02)
+FIRST_PASS_RECALL_MIN_VIOLATIONS = envint("FIRST_PASS_RECALL_MIN_VIOLATIONS", 100)  # fewer: recall is not checkable
+# A category (with at least the minimum of held-out violations) whose held-out recall is under the floor
+# makes its policy close nothing: the first pass has no category scores to single its items out.
+FIRST_PASS_CATEGORY_RECALL_FLOOR = envfloat("FIRST_PASS_CATEGORY_RECALL_FLOOR", 0.85)
+FIRST_PASS_CATEGORY_MIN_VIOLATIONS = envint("FIRST_PASS_CATEGORY_MIN_VIOLATIONS", 20)

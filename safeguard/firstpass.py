@@ -336,6 +336,12 @@ def read_labeled_csv(path: str | Path) -> list[LabeledText]:
     return list(_read_sectioned(rows))
 
 
+def category_of(label: str) -> str:
+    """The category a violation's label names ("SP2", "DC3.a"), or "" for a plain yes/no label ("1", "spam")."""
+    label = label.strip()
+    return label.upper() if _CODE.fullmatch(label) else ""
+
+
 def _read_sectioned(rows: Iterable[list[str]]) -> Iterable[LabeledText]:
     section = ""
     for number, row in enumerate(rows, start=1):

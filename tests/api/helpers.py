@@ -1,9 +1,10 @@
-"""A JSON caller, a webhook receiver, a moderation endpoint, an in-process job runner and `allow` (more
-policies for a client) for the API tests."""
+"""A JSON caller, a webhook receiver, a moderation endpoint, an in-process job runner, `allow` (more
+policies for a client) and `submit_texts` (messages ingested as the API ingests them) for the API tests."""
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,8 +14,9 @@ from django.test import Client
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
-from api import clients, redis_client
+from api import clients, ingest, redis_client
 from api.models import ApiClient
+from console.intake import clean_item_input
 
 
 class JsonCaller:
@@ -44,6 +46,17 @@ def allow(client: ApiClient, *policies: Any) -> ApiClient:
     return clients.update_client(actor=None, client=client, allowed_policies=allowed,
                                  default_policies=list(client.default_policies.all()), webhook_url=client.webhook_url,
                                  rate_limit_per_minute=client.rate_limit_per_minute)
+
+
+def submit_texts(client: ApiClient, version: Any, texts: list[str], *, rng: random.Random | None = None,
+                 prefix: str = "r") -> list[dict[str, Any]]:
+    """Ingest `texts` as messages from `client` under `version`, routed as the API routes them."""
+    submissions = [
+        ingest.Submission(clean_item_input(kind="message", source=client.source, external_id=f"{prefix}-{i}",
+                                             content=text), [version])
+        for i, text in enumerate(texts)
+    ]
+    return ingest.ingest(client=client, submissions=submissions, rng=rng or random.Random(0))
 
 
 class Receiver:

@@ -147,3 +147,33 @@ def test_retrain_now_queues_a_retraining(admin_client_, spam, django_capture_on_
     assert response.status_code == 302
     [job] = redis_client.queue("default").jobs
     assert (job.func_name, job.args) == ("api.jobs.retrain_first_pass", (spam.policy.pk, True))
+
+
+def test_the_first_pass_page_says_why_a_threshold_was_not_applied(admin_client_, trained_spam):
+    page = admin_client_.get("/integrations/first-pass/").content.decode()
+    assert "not applied" in page
+    assert "at least 100 held-out violations are needed" in page
+    assert "Held-out recall per category" in page
+
+
+def test_admins_pin_unpin_and_revert_the_routing_from_the_page(admin_client_, admin_user, spam):
+    url = f"/integrations/first-pass/{spam.policy.slug}/routing/"
+    admin_client_.post(url, {"safe_below": "0.3", "violation_above": "0.95", "sample_rate": "0.05"})
+    admin_client_.post(url, {"safe_below": "0.4", "violation_above": "0.95", "sample_rate": "0.05"})
+    page = admin_client_.get("/integrations/first-pass/").content.decode()
+    assert "Unpin" in page and "Revert to close below 0.3000" in page
+    admin_client_.post(f"{url}pin/", {"pinned": "0"})
+    assert not RoutingRule.objects.get(policy_version=spam).pinned
+    admin_client_.post(f"{url}revert/")
+    rule = RoutingRule.objects.get(policy_version=spam)
+    assert (rule.safe_below, rule.pinned) == (0.3, True)
+    assert [e.action for e in AuditEvent.objects.filter(actor=admin_user, action__startswith="routing_rule.")
+            .order_by("id")] == ["routing_rule.changed", "routing_rule.changed", "routing_rule.unpinned",
+                                 "routing_rule.reverted"]
+
+
+def test_reverting_a_version_without_a_rule_is_refused_with_a_message(admin_client_, spam):
+    response = admin_client_.post(f"/integrations/first-pass/{spam.policy.slug}/routing/revert/", follow=True)
+    assert response.status_code == 200
+    assert "no earlier thresholds to go back to" in response.content.decode()
+    assert not RoutingRule.objects.exists()

@@ -4,21 +4,12 @@ import random
 
 import pytest
 
-from api import errors, ingest, routing
+from api import errors, routing
 from api.models import FirstPassModel, Route, RouteChoice
-from console.intake import clean_item_input
 from console.models import Classification
 from policies_app import services as policy_services
 from safeguard import firstpass
-
-
-def _submit(client, version, texts, *, rng=None, prefix="r"):
-    submissions = [
-        ingest.Submission(clean_item_input(kind="message", source=client.source, external_id=f"{prefix}-{i}",
-                                             content=text), [version])
-        for i, text in enumerate(texts)
-    ]
-    return ingest.ingest(client=client, submissions=submissions, rng=rng or random.Random(0))
+from tests.api.helpers import submit_texts
 
 
 def _rule(admin_user, version, **fields):
@@ -27,7 +18,7 @@ def _rule(admin_user, version, **fields):
 
 
 def test_a_cold_start_sends_everything_to_the_reasoner(acme, spam, spam_examples):
-    states = _submit(acme[0], spam, [e.text for e in spam_examples])
+    states = submit_texts(acme[0], spam, [e.text for e in spam_examples])
     routes = Route.objects.all()
     assert routes.count() == len(spam_examples)
     assert {r.route for r in routes} == {RouteChoice.REASONER}
@@ -43,7 +34,7 @@ def test_routing_follows_the_thresholds(acme, trained_spam, spam_examples, admin
     scores = firstpass.score(firstpass.loads(model.model), texts)
     safe_below, violation_above = float(sorted(scores)[len(scores) // 3]), float(sorted(scores)[-5])
     _rule(admin_user, spam, safe_below=safe_below, violation_above=violation_above)
-    states = _submit(acme[0], spam, texts)
+    states = submit_texts(acme[0], spam, texts)
     by_item = {r.item_id: r for r in Route.objects.all()}
     for state, score in zip(states, scores, strict=True):
         route = by_item[state["id"]]
@@ -71,7 +62,7 @@ def test_confident_violations_go_straight_to_people_when_the_rule_says_so(acme, 
     scores = firstpass.score(firstpass.loads(model.model), texts)
     violation_above = float(sorted(scores)[-8])
     _rule(admin_user, spam, safe_below=0.0, violation_above=violation_above, violations_to_humans=True)
-    states = _submit(acme[0], spam, texts)
+    states = submit_texts(acme[0], spam, texts)
     humans = [s for s, score in zip(states, scores, strict=True) if score >= violation_above]
     assert len(humans) >= 8
     for state in humans:
@@ -85,7 +76,7 @@ def test_confident_violations_go_straight_to_people_when_the_rule_says_so(acme, 
 def test_the_quality_check_share_is_roughly_honoured(acme, trained_spam, admin_user):
     spam, _ = trained_spam
     _rule(admin_user, spam, safe_below=1.0, violation_above=1.0, sample_rate=0.25)
-    states = _submit(acme[0], spam, [f"Thanks, your order {i} has shipped" for i in range(400)],
+    states = submit_texts(acme[0], spam, [f"Thanks, your order {i} has shipped" for i in range(400)],
                      rng=random.Random(42))
     routes = [s["policies"][0]["route"] for s in states]
     sampled = routes.count(RouteChoice.QC_SAMPLE)
@@ -124,7 +115,7 @@ def test_an_unreadable_model_routes_like_a_cold_start(acme, trained_spam, caplog
     FirstPassModel.objects.filter(pk=model.pk).update(model=b"not a model")
     routing._cache.clear()
     with caplog.at_level("ERROR", logger="api.routing"):
-        states = _submit(acme[0], spam, ["hello", "buy now"])
+        states = submit_texts(acme[0], spam, ["hello", "buy now"])
     assert [s["policies"][0]["route"] for s in states] == ["reasoner", "reasoner"]
     assert "cannot be read" in caplog.text
 

@@ -21,10 +21,15 @@ def test_training_data_prefers_moderators_then_the_reasoner_then_imports(spam, m
                           label="1", reason="pills spam", reviewer=moderator)
     training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy, dataset="x.csv",
                                      examples=[firstpass.LabeledText("win a prize now", True)])
-    texts, labels, counts = training.training_examples(spam.policy)
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy, dataset="y.csv",
+                                     examples=[firstpass.LabeledText("casino bonus", True, "SP3")])
+    texts, labels, categories, counts = training.training_examples(spam.policy)
     assert dict(zip(texts, labels, strict=True)) == {"cheap pills here": True, "lunch at noon?": False,
-                                                     "win a prize now": True}
-    assert counts == {"reviews": 1, "reasoner": 1, "imported": 1}
+                                                     "win a prize now": True, "casino bonus": True}
+    # A category code is kept as the violation's category; a plain yes/no label names none.
+    assert dict(zip(texts, categories, strict=True))["casino bonus"] == "SP3"
+    assert set(categories) == {"", "SP3"}
+    assert counts == {"reviews": 1, "reasoner": 1, "imported": 2}
 
 
 def test_retraining_needs_enough_data_and_skips_unchanged_data(spam, spam_examples, settings):
@@ -38,7 +43,7 @@ def test_retraining_needs_enough_data_and_skips_unchanged_data(spam, spam_exampl
     assert (model.n_examples, model.n_positive) == (40, 22)
     assert model.metrics["sources"] == {"reviews": 0, "reasoner": 0, "imported": 40}
     assert 0.5 < model.metrics["cv"]["auc"] <= 1.0
-    assert 0 < model.metrics["cv"]["escalated_share_at_recall_95"] <= 1
+    assert 0 < model.metrics["cv"]["proposal"]["held_out_escalated"] <= 1
     assert training.retrain_first_pass(policy=spam.policy) is None  # the data did not change
     assert training.retrain_first_pass(policy=spam.policy, force=True) is not None
     assert FirstPassModel.objects.filter(policy=spam.policy).count() == 2

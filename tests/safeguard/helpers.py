@@ -1,8 +1,11 @@
-"""Shared test data for the engine tests: policies, requests and harmony token builders."""
+"""Shared test data for the engine tests: policies, requests and harmony token builders; synthetic
+labelled texts for the first pass."""
 
 from __future__ import annotations
 
-from safeguard import Content, PolicySpec, Request, render_prompt
+import random
+
+from safeguard import Content, PolicySpec, Request, firstpass, render_prompt
 from safeguard.vocab import get_encoding
 
 SPAM_POLICY = PolicySpec(
@@ -37,3 +40,23 @@ def make_request(text: str, policy: PolicySpec = SPAM_POLICY, key: str = "item-1
     return Request(
         key=key, policy=policy, content=content, prompt=render_prompt(policy, content), max_tokens=max_tokens
     )
+
+
+_SAFE_WORDS = ["meeting", "lunch", "invoice", "attached", "order", "shipped", "thanks", "tomorrow", "call", "train",
+               "coffee", "report"]
+_SPAM_WORDS = ["winner", "prize", "free", "cash", "click", "claim", "offer", "casino", "bitcoin", "pills", "discount",
+               "urgent"]
+
+
+def separable_examples(n_safe: int = 160, n_spam: int = 80, n_hidden: int = 0, seed: int = 0
+                       ) -> list[firstpass.LabeledText]:
+    """Safe mail (SP0), spam the first pass learns easily (SP2), and `n_hidden` violations (SP3) written
+    with the safe mail's words, which it cannot tell apart."""
+    rng = random.Random(seed)
+
+    def texts(words: list[str], n: int) -> list[str]:
+        return [" ".join(rng.choices(words, k=8)) + f" ref{rng.randrange(10**6)}" for _ in range(n)]
+
+    return ([firstpass.LabeledText(t, False, "SP0") for t in texts(_SAFE_WORDS, n_safe)]
+            + [firstpass.LabeledText(t, True, "SP2") for t in texts(_SPAM_WORDS, n_spam)]
+            + [firstpass.LabeledText(t, True, "SP3") for t in texts(_SAFE_WORDS, n_hidden)])

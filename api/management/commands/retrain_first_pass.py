@@ -27,9 +27,10 @@ class Command(BaseCommand):
             if model is None:
                 self.stdout.write(f"{policy.slug}: not retrained (too few labelled examples, or nothing new)")
             else:
-                cv = model.metrics.get("cv", {})
+                cv = model.metrics["cv"]
+                proposal = cv["proposal"]
                 self.stdout.write(
                     f"{policy.slug}: model #{model.pk} on {model.n_examples} examples ({model.n_positive} violations);"
-                    f" cross-validated AUC {cv.get('auc')}, close below {cv.get('threshold_at_recall_95')} for 95%"
-                    f" recall, escalating {cv.get('escalated_share_at_recall_95')}"
+                    f" cross-validated AUC {cv['auc']}, close below {proposal['threshold']}:"
+                    f" {'applied' if proposal['apply'] else 'not applied'}. {proposal['reason']}"
                 )
