@@ -212,6 +212,8 @@ def route_external(endpoint: ModerationEndpoint | str, texts: Sequence[str], thr
             out += [Routed(RouteChoice.REASONER, None, None, scorer=name, note=note) for _ in chunk]
             continue
         EXTERNAL_FIRST_PASS_REQUESTS.labels("ok").inc()
-        out += [Routed(choose_route(s.score, thresholds, rng), s.score, None, scorer=name,
-                       category="" if s.category == VIOLATION else s.category) for s in scored]
+        for s in scored:
+            choice = choose_route(s.score, thresholds, rng)
+            out.append(Routed(choice.route, s.score, None, scorer=name, qc_targeted=choice.qc_targeted,
+                              category="" if s.category == VIOLATION else s.category))
     return out

@@ -93,6 +93,7 @@ def ingest(*, client: ApiClient, submissions: list[Submission], rng: random.Rand
             "score": [r.score for r in route_rows],
             "model_id": [r.model_id for r in route_rows],
             "note": [r.note for r in route_rows],
+            "qc_targeted": [r.qc_targeted for r in route_rows],
         })
     # One INSERT for both stages: the fast verdict (done) wherever a model scored the item, and the
     # reasoner's work (queued) wherever the route is the reasoner.

@@ -255,6 +255,10 @@ class Route(models.Model):
     model = models.ForeignKey(FirstPassModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(max_length=300, blank=True,
                             help_text="Why the first pass gave no score (the external first pass failed)")
+    # A quality check drawn because the item closed nearest the threshold (the closures most likely to be
+    # wrong), on top of the random ones: it finds misses sooner, but only the random ones measure the
+    # miss rate of everything closed (api.quality_checks).
+    qc_targeted = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -268,6 +272,8 @@ class Route(models.Model):
             models.CheckConstraint(
                 condition=Q(score__isnull=False) | Q(route__in=["reasoner", "human"]), name="route_closed_has_score"
             ),
+            models.CheckConstraint(condition=Q(qc_targeted=False) | Q(route="qc_sample"),
+                                   name="route_targeted_is_a_quality_check"),
         ]
         indexes = [
             models.Index(fields=["policy_version", "route"], name="route_version_route"),

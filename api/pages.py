@@ -185,6 +185,7 @@ def first_pass(request: HttpRequest) -> HttpResponse:
     imported = dict(LabeledExample.objects.values_list("policy").annotate(n=Count("id")).values_list("policy", "n"))
     externals = {e.policy_id: e for e in ExternalFirstPass.objects.all()}
     misses = quality_checks.miss_rates(p.pk for p in policies)
+    targeted = quality_checks.miss_rates((p.pk for p in policies), targeted=True)
     rows = []
     for policy in policies:
         version = routed[policy.pk]
@@ -203,7 +204,8 @@ def first_pass(request: HttpRequest) -> HttpResponse:
         rows.append({"policy": policy, "version": version, "rule": rule, "form": form, "model": model,
                      "own_rule": own_rules.get(version.id) if version else None,
                      "proposal": model.metrics.get("cv", {}).get("proposal") if model else None,
-                     "misses": misses.get(policy.pk), "imported": imported.get(policy.pk, 0),
+                     "misses": misses.get(policy.pk), "targeted": targeted.get(policy.pk),
+                     "imported": imported.get(policy.pk, 0),
                      "external": external, "external_form": external_form})
     return render(request, "api/first_pass.html", {"rows": rows})
 

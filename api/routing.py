@@ -2,7 +2,8 @@
 version's thresholds.
 
     no trained model                    -> reasoner (cold start: nothing is closed unread)
-    score <  safe_below                 -> closed, or qc_sample for a random `sample_rate` share
+    score <  safe_below                 -> closed, or qc_sample for a random `sample_rate` share, and
+                                           for a further targeted share of those closing nearest it
     score >= violation_above            -> human if violations_to_humans, else reasoner
     anything in between                 -> reasoner
 
@@ -55,15 +56,30 @@ class Thresholds:
                    rule.model_id)
 
 
-def choose_route(score: float | None, thresholds: Thresholds, rng: random.Random) -> str:
-    """The route for one score (None: no model has scored it)."""
+@dataclass(frozen=True, slots=True)
+class Choice:
+    route: str
+    qc_targeted: bool = False  # a quality check aimed at a risky closure, not drawn at random
+
+
+def choose_route(score: float | None, thresholds: Thresholds, rng: random.Random) -> Choice:
+    """The route for one score (None: no model has scored it).
+
+    Every closing item has the same `sample_rate` chance of a random quality check whatever its score,
+    so the random checks stay a uniform sample of the closures (the measured miss rate is unbiased);
+    only then do the closures nearest the threshold get their further, targeted chance."""
     if score is None:
-        return RouteChoice.REASONER
+        return Choice(RouteChoice.REASONER)
     if score < thresholds.safe_below:
-        return RouteChoice.QC_SAMPLE if rng.random() < thresholds.sample_rate else RouteChoice.CLOSED
+        if rng.random() < thresholds.sample_rate:
+            return Choice(RouteChoice.QC_SAMPLE)
+        near = score >= thresholds.safe_below * (1 - settings.FIRST_PASS_QC_TARGETED_BAND)
+        if near and rng.random() < settings.FIRST_PASS_QC_TARGETED_RATE:
+            return Choice(RouteChoice.QC_SAMPLE, qc_targeted=True)
+        return Choice(RouteChoice.CLOSED)
     if score >= thresholds.violation_above and thresholds.violations_to_humans:
-        return RouteChoice.HUMAN
-    return RouteChoice.REASONER
+        return Choice(RouteChoice.HUMAN)
+    return Choice(RouteChoice.REASONER)
 
 
 def thresholds_for(versions: Iterable[Any]) -> dict[int, Thresholds]:
@@ -141,6 +157,7 @@ class Routed:
     scorer: str = ""  # who scored, where not the built-in model: "external:<model or host>"
     category: str = ""  # the policy category an external first pass mapped the score from
     note: str = ""  # why there is no score although the policy has a first pass (it failed)
+    qc_targeted: bool = False  # see Choice
 
 
 def route_texts(version: Any, texts: Sequence[str], thresholds: Thresholds,
@@ -150,7 +167,11 @@ def route_texts(version: Any, texts: Sequence[str], thresholds: Thresholds,
         return [Routed(RouteChoice.REASONER, None, None) for _ in texts]
     model_id, fitted = model
     scores = firstpass.score(fitted, texts)
-    return [Routed(choose_route(float(s), thresholds, rng), float(s), model_id) for s in scores]
+    out = []
+    for s in scores:
+        choice = choose_route(float(s), thresholds, rng)
+        out.append(Routed(choice.route, float(s), model_id, qc_targeted=choice.qc_targeted))
+    return out
 
 
 _THRESHOLD_FIELDS = ("safe_below", "violation_above", "sample_rate", "violations_to_humans")

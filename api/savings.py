@@ -9,41 +9,30 @@ in the same range. latency_ms is each verdict's wall time in the worker, shared 
 of its batch, so the GPU time is an upper bound. A policy with no reasoner verdicts in the range gets
 no estimate rather than a guess.
 
-Miss rate: of the quality-check samples with a final answer (a moderator's decision, else a reasoner
-verdict on the same item and version), the share found violating, with a 95% Wilson interval.
+Miss rate: `api.quality_checks`' random quality checks routed in the range, with a 95% Wilson interval.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, FloatField, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Count, F, FloatField, IntegerField, Sum
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
+from api import quality_checks
 from api.models import Route, RouteChoice
-from console.models import Classification, ClassificationStatus, Decision, Review, Stage, decided_violation
+from console.models import Classification, ClassificationStatus, Stage
 from policies_app.models import Policy
+from safeguard.intervals import wilson
 
 RANGES = (1, 2, 7, 30, 90)  # days a page may show
 HOURLY_UP_TO_DAYS = 2
 CHART_WIDTH, CHART_HEIGHT = 630, 120
 PATHS = ("closed", "reasoner", "human")  # the three ways an item leaves the first pass, in chart order
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """The Wilson score interval of k successes in n trials (None for no trials)."""
-    if n <= 0:
-        return None
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass
@@ -171,9 +160,11 @@ def savings(days: int, now: datetime | None = None) -> tuple[str, Savings, list[
             n=Count("id"), tokens=Sum(tokens, output_field=IntegerField()),
             latency=Sum("latency_ms", output_field=FloatField())).order_by()
     }
-    misses = _quality_checks(since)
+    policy_ids = set(per) | set(Route.objects.filter(created_at__gte=since, route=RouteChoice.QC_SAMPLE)
+                                .values_list(policy_of, flat=True).distinct())
+    misses = quality_checks.miss_rates(policy_ids, since=since)
 
-    policies = {p.pk: p for p in Policy.objects.filter(pk__in=set(per) | set(misses))}
+    policies = {p.pk: p for p in Policy.objects.filter(pk__in=policy_ids)}
     out = []
     for policy_id in sorted(policies, key=lambda pk: policies[pk].name.lower()):
         s = Savings(policies[policy_id], list(per[policy_id].values()))
@@ -186,7 +177,8 @@ def savings(days: int, now: datetime | None = None) -> tuple[str, Savings, list[
                 b.saved_tokens = b.counts["closed"] * s.avg_tokens
             s.saved_tokens = s.counts["closed"] * s.avg_tokens
             s.saved_gpu_s = s.counts["closed"] * s.avg_latency_ms / 1000
-        s.qc_decided, s.qc_violating = misses.get(policy_id, (0, 0))
+        checked = misses.get(policy_id)
+        s.qc_decided, s.qc_violating = (checked.reviewed, checked.missed) if checked else (0, 0)
         out.append(s)
     return unit, _overall(starts, out), [_drawn(s) for s in out]
 
@@ -210,36 +202,6 @@ def _overall(starts: list[datetime], parts: list[Savings]) -> Savings:
                       saved_gpu_s=sum(p.saved_gpu_s or 0 for p in estimated) if estimated else None,
                       qc_decided=sum(p.qc_decided for p in parts), qc_violating=sum(p.qc_violating for p in parts))
     return _drawn(overall)
-
-
-def _quality_checks(since: datetime) -> dict[int, tuple[int, int]]:
-    """{policy id: (decided quality-check samples, those found violating)} for samples routed since `since`."""
-    sampled = Route.objects.filter(item_id=OuterRef("item_id"), policy_version_id=OuterRef("policy_version_id"),
-                                   route=RouteChoice.QC_SAMPLE, created_at__gte=since)
-    final = Review.objects.filter(classification=OuterRef("pk")).exclude(decision=Decision.ESCALATE) \
-        .order_by("-created_at", "-id")
-    reasoner = Classification.objects.filter(item_id=OuterRef("item_id"),
-                                             policy_version_id=OuterRef("policy_version_id"),
-                                             stage=Stage.REASONER, status=ClassificationStatus.DONE)
-    rows = (Classification.objects.filter(Exists(sampled), stage=Stage.FAST)
-            .annotate(decision=Subquery(final.values("decision")[:1]),
-                      decided_label=Subquery(final.values("label")[:1]),
-                      decided_category=Subquery(final.values("category")[:1]),
-                      reasoner_violation=Subquery(reasoner.values("violation")[:1]))
-            .values("policy_version__policy_id", "violation", "decision", "decided_label", "decided_category",
-                    "reasoner_violation")
-            .annotate(n=Count("id")).order_by())
-    out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        # People are final: a moderator's decision counts before any reasoner verdict.
-        found = (decided_violation(row["decision"], row["decided_label"] or "", row["decided_category"] or "",
-                                   row["violation"]) if row["decision"] else row["reasoner_violation"])
-        if found is None:
-            continue  # not decided yet
-        counts = out[row["policy_version__policy_id"]]
-        counts[0] += row["n"]
-        counts[1] += row["n"] if found else 0
-    return {policy_id: (n, k) for policy_id, (n, k) in out.items()}
 
 
 def _drawn(s: Savings) -> Savings:

@@ -34,7 +34,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from safeguard import firstpass, firstpass_thresholds  # noqa: E402 (after the thread settings and the path)
+from safeguard import firstpass, firstpass_thresholds, intervals  # noqa: E402 (after the thread settings and the path)
 from safeguard.labels import is_safe_label  # noqa: E402
 
 FILLERS = ["", " Thanks!", " See you soon.", " Sent from my phone", " (reply STOP to opt out)", " :)",
@@ -218,7 +218,7 @@ def compare(name: str, examples: list[firstpass.LabeledText], *, repeats: int, d
     proposal = firstpass_thresholds.propose(texts, y, aim=RECALL + 0.02)
     verdict = firstpass_thresholds.judge(proposal, target=RECALL, min_violations=100, category_floor=0.85,
                                          category_min_violations=20)
-    low, high = firstpass_thresholds.wilson_interval(proposal.caught, proposal.violations)
+    low, high = intervals.wilson(proposal.caught, proposal.violations) or (0.0, 1.0)
     write(f"  routing today (close below {SITE_SAFE_BELOW}): held-out recall {old_recall:.3f}, escalated "
           f"{old_escalated:.1%}")
     write(f"  threshold chosen by nested CV (aim {RECALL + 0.02}): held-out recall {proposal.held_out_recall:.3f} "

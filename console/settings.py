@@ -369,6 +369,10 @@ FIRST_PASS_MAX_EXAMPLES = envint("FIRST_PASS_MAX_EXAMPLES", 200_000)  # newest l
 FIRST_PASS_SAFE_BELOW = envfloat("FIRST_PASS_SAFE_BELOW", 0.1)
 FIRST_PASS_VIOLATION_ABOVE = envfloat("FIRST_PASS_VIOLATION_ABOVE", 0.9)
 FIRST_PASS_QC_SAMPLE_RATE = envfloat("FIRST_PASS_QC_SAMPLE_RATE", 0.02)
+# Quality checks aimed at the closures most likely to be wrong: of the items closing with a score in the
+# top BAND share of the closing range (at least safe_below * (1 - BAND)), this share also goes to people.
+FIRST_PASS_QC_TARGETED_RATE = envfloat("FIRST_PASS_QC_TARGETED_RATE", 0.05)
+FIRST_PASS_QC_TARGETED_BAND = envfloat("FIRST_PASS_QC_TARGETED_BAND", 0.5)
 # External first passes (a moderation endpoint per policy): hosts allowed although they resolve to
 # loopback or private addresses (a guard model on the same network), as WEBHOOK_ALLOWED_HOSTS for
 # webhooks; and the most texts one request carries (a larger intake batch is sent in several).

@@ -12,7 +12,6 @@ decisions adds up to the same total.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -32,8 +31,7 @@ from enforcement.models import (
 )
 from enforcement.sources import SOURCE_ALIASES
 from policies_app.models import Policy, PolicyVersion
-
-Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: a two-sided 95% interval
+from safeguard.intervals import wilson
 
 # The breakdowns of the decisions, in the order the page shows them: (key, title).
 DIMENSIONS = (
@@ -149,17 +147,6 @@ def _sql(template: str) -> str:
 
 
 DECISIONS_SQL, APPEALS_SQL, REVIEWS_SQL = _sql(_DECISIONS_SQL), _sql(_APPEALS_SQL), _sql(_REVIEWS_SQL)
-
-
-def wilson(successes: int, total: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (None without observations): unlike the normal
-    approximation it stays inside [0, 1] and is honest for small counts and shares near 0 or 1."""
-    if total <= 0:
-        return None
-    share = successes / total
-    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,26 +21,13 @@ No Django here; the console stores `Proposal.as_dict()` beside the model and rou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from safeguard import firstpass
-
-_Z95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, trials: int, z: float = _Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); (0, 1) when there are no trials."""
-    if trials <= 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+from safeguard.intervals import wilson
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +78,7 @@ class Proposal:
         return sum(f.escalated for f in self.folds) / items if items else 1.0
 
     def as_dict(self) -> dict:
-        low, high = wilson_interval(self.caught, self.violations)
+        low, high = wilson(self.caught, self.violations) or (0.0, 1.0)
         return {
             "threshold": round(self.threshold, 6),
             "aim": self.aim,
@@ -179,7 +166,7 @@ def judge(proposal: Proposal, *, target: float, min_violations: int, category_fl
     cannot tell 0.95 from 0.90. A category with at least `category_min_violations` held-out violations
     whose recall is under `category_floor` is weak; the caller escalates its items."""
     recall, violations = proposal.held_out_recall, proposal.violations
-    low, high = wilson_interval(proposal.caught, violations)
+    low, high = wilson(proposal.caught, violations) or (0.0, 1.0)
     measured = f"held-out recall {recall:.3f} (95% CI {low:.3f}–{high:.3f}) over {violations} violations"
     if violations < min_violations:
         return Verdict(False, f"{measured}: at least {min_violations} held-out violations are needed to check "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import quality_checks, routing
+from api.models import Route
 from console.models import Classification, Review
 from tests.api.helpers import submit_texts
 
@@ -55,3 +56,25 @@ def test_the_first_pass_page_shows_the_miss_rate_with_its_interval(admin_client_
     page = admin_client_.get("/integrations/first-pass/").content.decode()
     assert "of 2 closed items sampled at random and reviewed, 1 were violations: a miss rate of 50%" in page
     assert "95% CI 0.095–0.905" in page
+
+
+def test_targeted_checks_are_stored_apart_and_kept_out_of_the_miss_rate(acme, trained_spam, admin_user, moderator,
+                                                                        admin_client_, settings):
+    spam, _ = trained_spam
+    settings.FIRST_PASS_QC_TARGETED_BAND, settings.FIRST_PASS_QC_TARGETED_RATE = 1.0, 1.0  # every closure near
+    routing.set_routing_rule(actor=admin_user, version=spam, safe_below=1.0, violation_above=1.0, sample_rate=0.0,
+                             violations_to_humans=False)
+    states = submit_texts(acme[0], spam, [f"Your parcel {i} is on its way" for i in range(3)])
+    routes = Route.objects.filter(item_id__in=[s["id"] for s in states])
+    assert {(r.route, r.qc_targeted) for r in routes} == {("qc_sample", True)}
+    for state in states:
+        Review.objects.create(classification=Classification.objects.get(item_id=state["id"], stage="fast"),
+                              decision="override", label="1", reason="spam after all", reviewer=moderator)
+
+    targeted = quality_checks.miss_rates([spam.policy_id], targeted=True)[spam.policy_id]
+    assert (targeted.reviewed, targeted.missed) == (3, 3)
+    assert quality_checks.miss_rates([spam.policy_id]) == {}  # no random check: the miss rate is unknown
+    page = admin_client_.get("/integrations/first-pass/").content.decode()
+    assert "Targeted checks (closures nearest the threshold, not a fair sample): 3 of 3 reviewed" in page
+    assert "the miss rate is unknown" in page
+

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -87,14 +88,23 @@ def test_the_quality_check_share_is_roughly_honoured(acme, trained_spam, admin_u
     assert {s["status"] for s in states} == {"decided"}
 
 
-def test_choose_route_samples_the_configured_share_with_a_seeded_generator():
+def test_choose_route_samples_the_configured_share_with_a_seeded_generator(settings):
+    settings.FIRST_PASS_QC_TARGETED_BAND = 0.5  # closures scoring 0.15 to 0.3 are "near the threshold"
+    settings.FIRST_PASS_QC_TARGETED_RATE = 0.2
     thresholds = routing.Thresholds(safe_below=0.3, violation_above=0.8, sample_rate=0.1)
     rng = random.Random(1)
-    routes = [routing.choose_route(0.05, thresholds, rng) for _ in range(10_000)]
-    assert 900 <= routes.count(RouteChoice.QC_SAMPLE) <= 1100
-    assert routing.choose_route(0.3, thresholds, rng) == RouteChoice.REASONER
-    assert routing.choose_route(0.95, thresholds, rng) == RouteChoice.REASONER
-    assert routing.choose_route(None, thresholds, rng) == RouteChoice.REASONER
+    far = Counter(routing.choose_route(0.05, thresholds, rng) for _ in range(10_000))
+    near = Counter(routing.choose_route(0.25, thresholds, rng) for _ in range(10_000))
+
+    # Every closure has the same random chance, whatever its score: the random checks stay uniform.
+    for drawn in (far, near):
+        assert 900 <= drawn[routing.Choice(RouteChoice.QC_SAMPLE)] <= 1100
+    # Only closures near the threshold get the targeted chance too: 20% of the 90% not drawn at random.
+    assert far[routing.Choice(RouteChoice.QC_SAMPLE, qc_targeted=True)] == 0
+    assert 1650 <= near[routing.Choice(RouteChoice.QC_SAMPLE, qc_targeted=True)] <= 1950
+    assert routing.choose_route(0.3, thresholds, rng) == routing.Choice(RouteChoice.REASONER)
+    assert routing.choose_route(0.95, thresholds, rng) == routing.Choice(RouteChoice.REASONER)
+    assert routing.choose_route(None, thresholds, rng) == routing.Choice(RouteChoice.REASONER)
 
 
 def test_a_version_without_a_rule_routes_by_its_policys_last_rule(trained_spam, admin_user, writer, settings):

@@ -3,7 +3,6 @@ on quality checks, checked against figures computed here from the stored rows.""
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import Counter
@@ -19,6 +18,7 @@ from console.intake import clean_item_input
 from console.models import Classification
 from reasoner.pipeline import run_once
 from safeguard.engines.scripted import ScriptedEngine
+from safeguard.intervals import wilson
 from tests.api.helpers import ModerationServer, moderation_answer
 
 SAFE = [f"hello friend {i}" for i in range(6)]
@@ -88,7 +88,7 @@ def test_the_figures_match_the_stored_routes_and_verdicts(routed):
     assert figures.saved_gpu_s == pytest.approx(len(SAFE) * sum(c.latency_ms for c in verdicts) / len(verdicts) / 1000)
     assert figures.qc_sampled == len(samples)
     assert (figures.qc_decided, figures.qc_violating) == (len(samples), 1)
-    assert figures.miss_interval == savings.wilson(1, len(samples))
+    assert figures.miss_interval == wilson(1, len(samples))
 
     assert overall.counts == figures.counts and overall.saved_tokens == pytest.approx(figures.saved_tokens)
 
@@ -97,16 +97,6 @@ def test_a_short_range_is_shown_per_hour_and_leaves_out_older_items(routed):
     unit, overall, _ = savings.savings(1)
     assert unit == "hour" and len(overall.buckets) == 24
     assert overall.total == len(SAFE + UNSURE + SURE) - 3  # the three moved to yesterday are a day old
-
-
-def test_the_wilson_interval_matches_its_closed_forms():
-    low, high = savings.wilson(0, 10)
-    z2 = 1.96**2
-    assert low == 0 and high == pytest.approx(z2 / (10 + z2))
-    low, high = savings.wilson(5, 10)
-    assert (low + high) / 2 == pytest.approx(0.5)
-    assert high - 0.5 == pytest.approx(1.96 * math.sqrt(0.25 / 10 + z2 / 400) / (1 + z2 / 10))
-    assert savings.wilson(0, 0) is None
 
 
 def test_the_page_shows_the_savings_with_their_basis(routed, admin_client_):

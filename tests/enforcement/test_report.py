@@ -171,13 +171,6 @@ def test_an_empty_period_reports_zeros_not_errors(db):
     assert figures.appeals["received"] == 0 and figures.appeals["median_received_to_decided_s"] is None
 
 
-def test_the_wilson_interval_matches_published_values():
-    low, high = report.wilson(0, 10)
-    assert low == 0 and round(high, 4) == 0.2775
-    assert [round(x, 4) for x in report.wilson(5, 10)] == [0.2366, 0.7634]
-    assert report.wilson(0, 0) is None
-
-
 def _figure(html: str, name: str) -> str:
     return re.search(rf'data-figure="{name}">([^<]*)<', html).group(1)
 

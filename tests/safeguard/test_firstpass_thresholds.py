@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from safeguard import firstpass
-from safeguard.firstpass_thresholds import CategoryRecall, Fold, Proposal, judge, propose, wilson_interval
+from safeguard.firstpass_thresholds import CategoryRecall, Fold, Proposal, judge, propose
 from tests.safeguard.helpers import separable_examples
 
 
@@ -17,14 +17,6 @@ def _proposal(*, caught: int, violations: int, categories=()) -> Proposal:
     return Proposal(threshold=0.3, aim=0.97, auc=0.9, categories=tuple(categories),
                     folds=(Fold(threshold=0.3, violations=violations, caught=caught, items=violations * 3,
                                 escalated=violations * 2),))
-
-
-def test_the_wilson_interval_matches_known_values():
-    low, high = wilson_interval(10, 10)
-    assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
-    low, high = wilson_interval(0, 10)
-    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
-    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_the_held_out_folds_cover_every_item_once_and_measure_their_own_thresholds():
