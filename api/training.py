@@ -13,10 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import FloatField, OuterRef, Subquery, Value
+from django.db.models.functions import Abs
 
 from api import routing
 from api.errors import ClientError
-from api.models import FirstPassModel, LabeledExample, RoutingRule
+from api.models import FirstPassModel, LabeledExample, Route, RoutingRule
 from audit.writer import record
 from console.models import Classification, ClassificationStatus, Decision, Review, Stage, decided_violation
 from policies_app.models import Policy, PolicyVersion, VersionStatus
@@ -45,9 +47,22 @@ def import_labeled_examples(*, actor: Any, policy: Policy, examples: list[firstp
     return len(rows)
 
 
+def _nearest_the_threshold_first(policy: Policy, item: str, version: str) -> list[Any]:
+    """An order for verdicts on items: those the first pass scored nearest its close threshold first
+    (what it was least sure of teaches it most), then the rest, newest first. `item` and `version`
+    name the rows' item and policy-version columns."""
+    routed = routed_version(policy)
+    threshold = routing.thresholds_for([routed])[routed.id].safe_below if routed else settings.FIRST_PASS_SAFE_BELOW
+    score = Route.objects.filter(item_id=OuterRef(item), policy_version_id=OuterRef(version)).values("score")[:1]
+    distance = Abs(Subquery(score, output_field=FloatField()) - Value(threshold))
+    return [distance.asc(nulls_last=True)]
+
+
 def training_examples(policy: Policy) -> tuple[list[str], list[bool], list[str], dict[str, int]]:
-    """What a policy's first pass learns from, newest first, at most FIRST_PASS_MAX_EXAMPLES:
-    moderators' decisions, then reasoner verdicts nobody reviewed (distillation), then imported sets.
+    """What a policy's first pass learns from, at most FIRST_PASS_MAX_EXAMPLES: moderators' decisions,
+    then reasoner verdicts nobody reviewed (distillation), then imported sets. Within the first two,
+    verdicts on the items the first pass scored nearest its close threshold come first (active
+    learning: when the budget binds, they are what is kept), then the newest.
     Returns texts, labels (violation or not), each violation's category ("" unknown or safe), counts."""
     limit = settings.FIRST_PASS_MAX_EXAMPLES
     texts: list[str] = []
@@ -58,7 +73,9 @@ def training_examples(policy: Policy) -> tuple[list[str], list[bool], list[str],
     reviews = (
         Review.objects.filter(classification__policy_version__policy=policy)
         .exclude(decision=Decision.ESCALATE)
-        .order_by("-created_at", "-id")
+        # An item's newest review comes first among its own, so the latest decision is the one learnt.
+        .order_by(*_nearest_the_threshold_first(policy, "classification__item_id", "classification__policy_version_id"),
+                  "-created_at", "-id")
         .values_list("classification__item_id", "decision", "label", "category", "classification__violation",
                      "classification__category", "classification__label", "classification__item__kind",
                      "classification__item__content", "classification__item__turns")
@@ -77,7 +94,7 @@ def training_examples(policy: Policy) -> tuple[list[str], list[bool], list[str],
     verdicts = (
         Classification.objects.filter(policy_version__policy=policy, stage=Stage.REASONER,
                                       status=ClassificationStatus.DONE, violation__isnull=False)
-        .order_by("-finished_at", "-id")
+        .order_by(*_nearest_the_threshold_first(policy, "item_id", "policy_version_id"), "-finished_at", "-id")
         .values_list("item_id", "violation", "category", "label", "item__kind", "item__content", "item__turns")
     )
     for item_id, violation, category, label, kind, content, turns in verdicts[: max(0, limit - len(texts))].iterator():

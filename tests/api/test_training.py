@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import errors, training
-from api.models import FirstPassModel, LabeledExample
+from api.models import FirstPassModel, LabeledExample, Route
 from audit.models import AuditEvent
 from console.models import Classification, Review
 from safeguard import firstpass
@@ -59,3 +59,21 @@ def test_importing_labelled_examples_is_audited_and_refuses_an_empty_set(spam):
                                                                           firstpass.LabeledText("b", False)])
     assert count == 2 == LabeledExample.objects.count()
     assert AuditEvent.objects.get(action="first_pass.examples_imported").after["violations"] == 1
+
+
+def test_when_the_budget_binds_the_verdicts_nearest_the_close_threshold_are_kept(spam, moderator, settings):
+    settings.FIRST_PASS_SAFE_BELOW = 0.1
+    items = {text: make_item(versions=[spam], content=text) for text in
+             ("newest, no first-pass score", "scored far above the threshold", "scored just above the threshold")}
+    for text, score in (("scored far above the threshold", 0.9), ("scored just above the threshold", 0.12)):
+        Route.objects.update_or_create(item=items[text], policy_version=spam,
+                                       defaults={"route": "reasoner", "score": score})
+    for item in items.values():
+        Classification.objects.filter(item=item).update(status="done", violation=False, label="0",
+                                                        finished_at=item.created_at)
+
+    settings.FIRST_PASS_MAX_EXAMPLES = 1
+    assert training.training_examples(spam.policy)[0] == ["scored just above the threshold"]
+    settings.FIRST_PASS_MAX_EXAMPLES = 3  # then the farther one, then those the first pass never scored
+    assert training.training_examples(spam.policy)[0] == [
+        "scored just above the threshold", "scored far above the threshold", "newest, no first-pass score"]
