@@ -26,7 +26,6 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from audit.database_roles import connected_as
 from bench import scratch
 
 DATABASE = "console_bench_review"
@@ -157,10 +156,7 @@ def fill(write: Callable[[str], None]) -> None:
             step = time.perf_counter()
             cursor.execute(sql, params)
             write(f"  {cursor.rowcount:>9,} rows in {time.perf_counter() - step:5.1f} s")
-    connection.ensure_connection()
-    # As the owner: VACUUM skips, with a warning only, every table the application's role does not own.
-    with connected_as(settings.DATABASE_OWNER), connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    scratch.vacuum_analyze()
     write(f"filled in {time.perf_counter() - started:.0f} s")
 
 

@@ -126,9 +126,7 @@ def fill(decisions: int, write: Callable[[str], None]) -> tuple[list[int], int]:
             step = time.perf_counter()
             cursor.execute(sql, params)
             write(f"  {cursor.rowcount:>9,} rows in {time.perf_counter() - step:5.1f} s")
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    scratch.vacuum_analyze()
     write(f"filled in {time.perf_counter() - started:.0f} s")
     automated = Classification.objects.filter(needs_review=False).order_by("item_id").values_list("item_id", flat=True)
     return list(automated), decider
@@ -161,7 +159,7 @@ def record_rest(decider: int, write: Callable[[str], None]) -> None:
         automated.record_for_items(ids[start:start + 50_000])
     with connection.cursor() as cursor:
         cursor.execute(APPEALS_SQL, {"decider": decider})
-        cursor.execute("VACUUM ANALYZE")
+    scratch.vacuum_analyze()
     write(f"the rest of the model's decisions and the complaints in {time.perf_counter() - started:.0f} s")
 
 
