@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -169,54 +170,74 @@ def _ready(base: str) -> bool:
         return False
 
 
-def test_up_starts_its_killed_servers_again_and_stops_the_ones_running_at_the_end():
-    # This checkout's dev.py (a clone would hold the last commit's) with this checkout's .venv, and a data
-    # folder and port of its own, so it runs beside another `up` or test run.
-    folder = Path(tempfile.mkdtemp(prefix="console-up-restarts-")).resolve()
+@dataclass
+class Up:
+    """A running `python3 dev.py up` of this checkout (see `_up`)."""
+
+    proc: subprocess.Popen
+    log: Path
+    data: Path
+    base: str
+    env: dict[str, str]
+    left: dict[int, str] = field(default_factory=dict)  # embedded servers still running after it stopped
+    output: str = ""
+
+
+@contextlib.contextmanager
+def _up(prefix: str) -> Iterator[Up]:
+    """This checkout's dev.py (a clone would hold the last commit's) with this checkout's .venv, and a data
+    folder and port of its own, so it runs beside another `up` or test run. Stopped with SIGTERM at the
+    end; whatever embedded server it left is killed, so a failure leaves nothing running."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
     data, port = folder / "data", free_port()
-    base = f"http://127.0.0.1:{port}"
     env = clean_env(PORT=str(port), CONSOLE_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
     log = folder / "up.log"
     with log.open("w") as out:
         proc = subprocess.Popen(readme_commands()["up"].split(), cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
+    up = Up(proc, log, data, f"http://127.0.0.1:{port}", env)
     try:
         _wait_for(lambda: "The console is up" in log.read_text() or proc.poll() is not None, log,
                   "`up` came up", timeout=300)
         assert proc.poll() is None, log.read_text()[-3000:]
-        children = psutil.Process(proc.pid).children(recursive=True)
-
-        # Redis killed: `up` starts another, and that one is the one it stops at the end.
-        [redis_pid] = [pid for pid, name in _servers_of(data).items() if name == "redis-server"]
-        os.kill(redis_pid, signal.SIGKILL)
-        _wait_for(lambda: "embedded Redis exited with -9; starting it again" in log.read_text(), log,
-                  "`up` saw Redis die")
-
-        # The postmaster killed: `up` starts PostgreSQL again, and the console is ready again.
-        killed = int((data / "pg" / "postmaster.pid").read_text().split()[0])
-        os.kill(killed, signal.SIGKILL)
-        started = time.monotonic()
-        line = _wait_for(lambda: re.search(rf"embedded PostgreSQL is running again \(pid (\d+), was {killed}\)",
-                                           log.read_text()), log, "`up` started PostgreSQL again")
-        _wait_for(lambda: _ready(base), log, "/readyz answered 200 again")
-        print(f"PostgreSQL killed to /readyz 200: {time.monotonic() - started:.1f} s")
-        servers = _servers_of(data)
-        assert int(line.group(1)) in servers and killed not in servers
-        assert "redis-server" in servers.values() and redis_pid not in servers
+        yield up
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-        left, output = _servers_of(data), log.read_text()[-3000:]
-        for pid in left:  # so a failure leaves nothing running
+        up.left, up.output = _servers_of(data), log.read_text()[-3000:]
+        for pid in up.left:
             with contextlib.suppress(psutil.Error):
                 psutil.Process(pid).kill()
         shutil.rmtree(folder, ignore_errors=True)
-    assert proc.returncode == 0, output
-    assert left == {}, (left, output)
-    assert not [child.pid for child in children if _alive(child)], output
+
+
+def test_up_starts_its_killed_servers_again_and_stops_the_ones_running_at_the_end():
+    with _up("console-up-restarts-") as up:
+        children = psutil.Process(up.proc.pid).children(recursive=True)
+
+        # Redis killed: `up` starts another, and that one is the one it stops at the end.
+        [redis_pid] = [pid for pid, name in _servers_of(up.data).items() if name == "redis-server"]
+        os.kill(redis_pid, signal.SIGKILL)
+        _wait_for(lambda: "embedded Redis exited with -9; starting it again" in up.log.read_text(), up.log,
+                  "`up` saw Redis die")
+
+        # The postmaster killed: `up` starts PostgreSQL again, and the console is ready again.
+        killed = int((up.data / "pg" / "postmaster.pid").read_text().split()[0])
+        os.kill(killed, signal.SIGKILL)
+        started = time.monotonic()
+        line = _wait_for(lambda: re.search(rf"embedded PostgreSQL is running again \(pid (\d+), was {killed}\)",
+                                           up.log.read_text()), up.log, "`up` started PostgreSQL again")
+        _wait_for(lambda: _ready(up.base), up.log, "/readyz answered 200 again")
+        print(f"PostgreSQL killed to /readyz 200: {time.monotonic() - started:.1f} s")
+        servers = _servers_of(up.data)
+        assert int(line.group(1)) in servers and killed not in servers
+        assert "redis-server" in servers.values() and redis_pid not in servers
+    assert up.proc.returncode == 0, up.output
+    assert up.left == {}, (up.left, up.output)
+    assert not [child.pid for child in children if _alive(child)], up.output
 
 
 _WHO = """
@@ -229,17 +250,8 @@ with connection.cursor() as cursor:
 
 
 def test_up_serves_as_the_application_role_and_migrates_as_the_owner():
-    folder = Path(tempfile.mkdtemp(prefix="console-up-roles-")).resolve()
-    env = clean_env(PORT=str(free_port()), CONSOLE_DATA_DIR=str(folder / "data"), PYTHONUNBUFFERED="1")
-    log = folder / "up.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(readme_commands()["up"].split(), cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        _wait_for(lambda: "The console is up" in log.read_text() or proc.poll() is not None, log,
-                  "`up` came up", timeout=300)
-        assert proc.poll() is None, log.read_text()[-3000:]
-        servers = [child for child in psutil.Process(proc.pid).children(recursive=True)
+    with _up("console-up-roles-") as up:
+        servers = [child for child in psutil.Process(up.proc.pid).children(recursive=True)
                    if any(part in " ".join(child.cmdline()) for part in ("daphne", "rqworker", "safeguard_worker"))]
         assert len(servers) >= 3, servers
         for child in servers:
@@ -248,17 +260,9 @@ def test_up_serves_as_the_application_role_and_migrates_as_the_owner():
             assert "DATABASE_OWNER_URL" not in environ, child.cmdline()
         # Another command, beside `up`: as the application's role, on tables migrate made as the owner.
         who = subprocess.run([*readme_commands()["up"].split()[:2], "manage", "shell", "-c", _WHO], cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=300)
+                             env=up.env, capture_output=True, text=True, timeout=300)
         assert "who: console_app postgres False" in who.stdout, who.stdout[-2000:] + who.stderr[-2000:]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        output = log.read_text()[-3000:]
-        shutil.rmtree(folder, ignore_errors=True)
-    assert proc.returncode == 0, output
+    assert up.proc.returncode == 0, up.output
 
 
 def test_the_test_command_passes_in_a_clean_clone(clone):

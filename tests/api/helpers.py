@@ -59,7 +59,21 @@ def submit_texts(client: ApiClient, version: Any, texts: list[str], *, rng: rand
     return ingest.ingest(client=client, submissions=submissions, rng=rng or random.Random(0))
 
 
-class Receiver:
+class _LocalServer:
+    """A real HTTP server on 127.0.0.1 (an ephemeral port) in a thread of its own, until `close`."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class Receiver(_LocalServer):
     """A real HTTP server on 127.0.0.1 that records every POST and answers `statuses` in turn
     (then the last one forever)."""
 
@@ -83,21 +97,14 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
-
-class ModerationServer:
+class ModerationServer(_LocalServer):
     """A real HTTP server on 127.0.0.1 standing in for an external moderation endpoint: each POST's JSON
     body is recorded and answered by `answer(body) -> (status, raw body)`, after `delay_s`."""
 
@@ -125,18 +132,11 @@ class ModerationServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1/moderations"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def moderation_answer(scores_for: Any) -> Any:
