@@ -22,5 +22,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{o.scope}: {o.kind} of {o.items} items {verb} (kept {o.days} days)")
         if not outcomes:
             self.stdout.write("No retention rule limits anything: everything is kept.")
+            return
+        # One item counts once per kind of text (content, reasoning, raw output) it loses.
         total = sum(o.items for o in outcomes)
-        self.stdout.write(f"{'Would redact' if dry_run else 'Redacted'}: {total} item-kinds.")
+        self.stdout.write(f"{'Would redact' if dry_run else 'Redacted'}: {total} (item, kind) pairs in all.")
