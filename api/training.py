@@ -116,7 +116,9 @@ def training_examples(policy: Policy) -> tuple[list[str], list[bool], list[str],
 
 
 def _fingerprint(texts: list[str], labels: list[bool]) -> str:
-    digest = hashlib.sha256()
+    """What the model would be trained from, and the model format it would be: a model of an older
+    format (firstpass/1) is retrained once even where its data did not change."""
+    digest = hashlib.sha256(firstpass.FORMAT.encode())
     for text, label in zip(texts, labels, strict=True):
         digest.update(b"1" if label else b"0")
         digest.update(text.encode("utf-8", "replace"))

@@ -110,17 +110,18 @@ def escalation(examples: list[firstpass.LabeledText], splits: int, recall: float
 
 # --- rankers and thresholds side by side --------------------------------------------------------------
 
-Ranker = Callable[[list[str], np.ndarray], Callable[[list[str]], np.ndarray]]
+# A ranker fits on (texts, labels, each violation's category or "") and returns a scorer of texts.
+Ranker = Callable[[list[str], np.ndarray, np.ndarray], Callable[[list[str]], np.ndarray]]
 
 
-def _first_pass(c: float) -> Ranker:
-    def fit(texts: list[str], y: np.ndarray) -> Callable[[list[str]], np.ndarray]:
-        model = firstpass.train(texts, y, c=c)
+def _first_pass(c: float, weighting: str = "tf-idf") -> Ranker:
+    def fit(texts: list[str], y: np.ndarray, categories: np.ndarray) -> Callable[[list[str]], np.ndarray]:
+        model = firstpass.train(texts, y, c=c, weighting=weighting)
         return lambda batch: firstpass.score(model, batch)
     return fit
 
 
-def _tfidf_reference(texts: list[str], y: np.ndarray) -> Callable[[list[str]], np.ndarray]:
+def _tfidf_reference(texts: list[str], y: np.ndarray, categories: np.ndarray) -> Callable[[list[str]], np.ndarray]:
     """The plain scikit-learn baseline the issue measured (about 10x slower to score: reference only)."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -135,35 +136,104 @@ def _tfidf_reference(texts: list[str], y: np.ndarray) -> Callable[[list[str]], n
     return scorer
 
 
+MIN_HEAD_VIOLATIONS = 8  # a category with fewer training violations gets no head of its own
+
+
+def _category_heads(texts: list[str], y: np.ndarray, categories: np.ndarray) -> Callable[[list[str]], np.ndarray]:
+    """Per-category heads: besides the one violation-or-not model, one model per category that has
+    enough violations, each trained on that category's violations against the non-violations only
+    (the other categories' violations would teach it that they are fine). An item scores the highest
+    of them all, so a category the shared model underrates is still escalated by its own head."""
+    models = [firstpass.train(texts, y)]
+    for name in sorted({str(c) for c in categories[y] if c}):
+        members = y & (categories == name)
+        if members.sum() < MIN_HEAD_VIOLATIONS:
+            continue
+        keep = np.flatnonzero(members | ~y)
+        models.append(firstpass.train([texts[i] for i in keep], members[keep]))
+    return lambda batch: np.max([firstpass.score(m, batch) for m in models], axis=0)
+
+
+_ASSISTANT = "\nassistant: "
+
+
+def _prompt_and_response_apart(texts: list[str], y: np.ndarray, categories: np.ndarray
+                               ) -> Callable[[list[str]], np.ndarray]:
+    """Completions: the response's n-grams as features of their own beside the whole text's, so "how to
+    make a bomb" asked and the same words answered can weigh differently. Texts without a response
+    (plain messages) get only the shared features."""
+    from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
+
+    featurizer = firstpass.Featurizer()
+
+    def responses(batch: list[str]) -> list[str]:
+        return [t.split(_ASSISTANT, 1)[1] if _ASSISTANT in t else "" for t in batch]
+
+    idf_all, idf_response = featurizer.fit_idf(texts), featurizer.fit_idf(responses(texts))
+
+    def matrix(batch: list[str]):
+        return hstack([featurizer.matrix(batch, idf_all), featurizer.matrix(responses(batch), idf_response)]).tocsr()
+
+    classifier = LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", max_iter=1000)
+    classifier.fit(matrix(texts), y)
+    return lambda batch: classifier.decision_function(matrix(batch))
+
+
+OLD, NEW = "first pass before (counts)", "first pass now (tf-idf)"
 RANKERS: dict[str, Ranker] = {
-    "first pass (C=4, today)": _first_pass(4.0),
-    "first pass (C=1)": _first_pass(1.0),
+    OLD: _first_pass(4.0, weighting="counts"),
+    NEW: _first_pass(4.0),
+    "tf-idf, C=1": _first_pass(1.0),
     "TF-IDF + LR (reference)": _tfidf_reference,
+    "per-category heads": _category_heads,
+    "prompt, response apart": _prompt_and_response_apart,
 }
+
+
+def _applies(label: str, categories: np.ndarray, texts: list[str]) -> bool:
+    """Whether a candidate means anything on a set: heads need categories, "apart" needs completions."""
+    if label == "per-category heads":
+        return len({c for c in categories if c}) >= 2
+    if label == "prompt, response apart":
+        return any(_ASSISTANT in t for t in texts)
+    return True
+
+
+def _labeled(text: str, label: str) -> firstpass.LabeledText:
+    violation = not is_safe_label(label)
+    return firstpass.LabeledText(text, violation, label, categories=(label,) if violation else ())
 
 
 def teen_sets() -> dict[str, list[firstpass.LabeledText]]:
     """Each teen-safety file as two sets: its prompts (prompt labels) and its completions (the prompt
-    and the model's response as a conversation, response labels). Row 1 is a disclaimer, row 2 the header."""
+    and the model's response as a conversation, response labels). Row 1 is a disclaimer, row 2 the header.
+    Then all four files' prompts and completions as one set whose categories are the four policies
+    (DC, DR, GS, GV): the nearest thing here to a many-category moderation set."""
     out: dict[str, list[firstpass.LabeledText]] = {}
+    pooled: list[firstpass.LabeledText] = []
     for path in sorted(TEEN_SETS.glob("*.csv")) if TEEN_SETS.exists() else []:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = [[cell.strip() for cell in row] for row in csv.reader(handle)][2:]
         rows = [row for row in rows if len(row) >= 4]
-        out[f"{path.stem} prompts"] = [firstpass.LabeledText(r[0], not is_safe_label(r[1]), r[1])
-                                       for r in rows if r[0] and r[1]]
-        out[f"{path.stem} completions"] = [firstpass.LabeledText(f"user: {r[0]}\nassistant: {r[2]}",
-                                                                 not is_safe_label(r[3]), r[3])
+        out[f"{path.stem} prompts"] = [_labeled(r[0], r[1]) for r in rows if r[0] and r[1]]
+        out[f"{path.stem} completions"] = [_labeled(f"user: {r[0]}{_ASSISTANT}{r[2]}", r[3])
                                            for r in rows if r[0] and r[2] and r[3]]
+        pooled += [firstpass.LabeledText(e.text, e.violation, e.label,
+                                         categories=tuple(c.rstrip("0123456789") for c in e.categories))
+                   for e in out[f"{path.stem} prompts"] + out[f"{path.stem} completions"]]
+    if pooled:
+        out["teen-safety, all four pooled"] = pooled
     return out
 
 
-def _out_of_fold(fit: Ranker, texts: list[str], y: np.ndarray, seed: int, folds: int = 5) -> np.ndarray:
+def _out_of_fold(fit: Ranker, texts: list[str], y: np.ndarray, categories: np.ndarray, seed: int,
+                 folds: int = 5) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     out = np.empty(len(y))
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
-        scorer = fit([texts[i] for i in train_idx], y[train_idx])
+        scorer = fit([texts[i] for i in train_idx], y[train_idx], categories[train_idx])
         out[test_idx] = scorer([texts[i] for i in test_idx])
     return out
 
@@ -191,43 +261,109 @@ def _bootstrap(scores: np.ndarray, y: np.ndarray, draws: int, seed: int) -> dict
     return {"auc": _interval(aucs), "escalated": _interval(escalated)}
 
 
+def _paired_difference(before: np.ndarray, now: np.ndarray, y: np.ndarray, draws: int, seed: int
+                       ) -> dict[str, tuple[float, float]]:
+    """95% intervals of now minus before, in AUC and in the share escalated at recall 0.95, both
+    rankers measured on the same resampled items each draw (paired: far narrower than comparing two
+    separate intervals, and what says whether "now" really wins)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
+    aucs, escalated = [], []
+    for _ in range(draws):
+        pick = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
+        aucs.append(roc_auc_score(y[pick], now[pick]) - roc_auc_score(y[pick], before[pick]))
+        escalated.append(_escalated_at_recall(now[pick], y[pick]) - _escalated_at_recall(before[pick], y[pick]))
+    return {"auc": _interval(aucs), "escalated": _interval(escalated)}
+
+
+def _category_recall(scores: np.ndarray, y: np.ndarray, categories: np.ndarray, threshold: float) -> str:
+    """Each category's recall at one threshold, with its violations count: "V2 0.79 of 24, H 0.98 of 60"."""
+    parts = []
+    for name in sorted({str(c) for c in categories[y] if c}):
+        members = y & (categories == name)
+        parts.append(f"{name} {np.mean(scores[members] >= threshold):.2f} of {int(members.sum())}")
+    return ", ".join(parts)
+
+
 def compare(name: str, examples: list[firstpass.LabeledText], *, repeats: int, draws: int,
             write: Callable[[str], Any]) -> dict[str, Any]:
-    """Every ranker on one set (repeated 5-fold CV), then today's routing against the threshold that
-    applies itself (nested CV), for the first pass as it is."""
+    """Every ranker on one set (repeated 5-fold CV), the new first pass against the old with paired
+    intervals, then the old routing (the old model, the site's default threshold) against the new (the
+    new model, the threshold that applies itself by nested CV); on a set with categories, each
+    category's recall at the overall recall-0.95 threshold."""
     from sklearn.metrics import roc_auc_score
 
     texts = [e.text for e in examples]
     y = np.asarray([e.violation for e in examples])
+    # An item flagged in several categories counts under its first (the threshold report's categories).
+    categories = np.asarray([e.categories[0] if e.violation and e.categories else "" for e in examples], dtype=object)
     write(f"\n{name}: {len(y)} items, {y.mean():.0%} violations")
     if min(int(y.sum()), int((~y).sum())) < 5:
         write("  too few of one class to cross-validate: skipped")
         return {}
     result: dict[str, Any] = {"items": len(y), "violation_share": float(y.mean())}
+    by_category: dict[str, str] = {}
+    first_runs: dict[str, np.ndarray] = {}
     for label, fit in RANKERS.items():
-        runs = [_out_of_fold(fit, texts, y, seed) for seed in range(repeats)]
+        if not _applies(label, categories, texts):
+            continue
+        runs = [_out_of_fold(fit, texts, y, categories, seed) for seed in range(repeats)]
+        first_runs[label] = runs[0]
         auc = statistics.mean(roc_auc_score(y, s) for s in runs)
         escalated = statistics.mean(_escalated_at_recall(s, y) for s in runs)
         ci = _bootstrap(runs[0], y, draws, seed=1)
         result[label] = {"auc": auc, "escalated": escalated, **{f"{k}_ci": v for k, v in ci.items()}}
         write(f"  {label:<26} AUC {auc:.3f} [{ci['auc'][0]:.3f}, {ci['auc'][1]:.3f}]   escalated at recall "
               f"{RECALL}: {escalated:.1%} [{ci['escalated'][0]:.1%}, {ci['escalated'][1]:.1%}]")
-    scores = _out_of_fold(_first_pass(4.0), texts, y, seed=0)
+        if categories.any() and label in (OLD, NEW):
+            threshold = firstpass.threshold_for_recall(runs[0], y, RECALL)
+            by_category[label] = _category_recall(runs[0], y, categories, threshold)
+    before, now = result[OLD], result[NEW]
+    paired = _paired_difference(first_runs[OLD], first_runs[NEW], y, draws, seed=2)
+    fewer = 1 - now["escalated"] / before["escalated"] if before["escalated"] else 0.0
+    result["now_minus_before"] = {"auc": now["auc"] - before["auc"],
+                                  "escalated": now["escalated"] - before["escalated"], "fewer_escalations": fewer,
+                                  **{f"{k}_ci": v for k, v in paired.items()}}
+    write(f"  now against before: AUC {now['auc'] - before['auc']:+.3f} [{paired['auc'][0]:+.3f}, "
+          f"{paired['auc'][1]:+.3f}], escalated {before['escalated']:.1%} -> {now['escalated']:.1%} "
+          f"({f'{fewer:.0%} fewer' if fewer >= 0 else f'{-fewer:.0%} more'}; "
+          f"difference [{paired['escalated'][0]:+.1%}, {paired['escalated'][1]:+.1%}], paired)")
+    for label, recalls in by_category.items():
+        write(f"  recall per category at recall {RECALL} overall, {label}: {recalls}")
+    scores = _out_of_fold(RANKERS[OLD], texts, y, categories, seed=0)
     old_recall, old_escalated = firstpass.recall_at(scores, y, SITE_SAFE_BELOW), firstpass.escalated_share(
         scores, SITE_SAFE_BELOW)
-    proposal = firstpass_thresholds.propose(texts, y, aim=RECALL + 0.02)
+    proposal = firstpass_thresholds.propose(texts, y, list(categories), aim=RECALL + 0.02)
     verdict = firstpass_thresholds.judge(proposal, target=RECALL, min_violations=100, category_floor=0.85,
                                          category_min_violations=20)
     low, high = intervals.wilson(proposal.caught, proposal.violations) or (0.0, 1.0)
-    write(f"  routing today (close below {SITE_SAFE_BELOW}): held-out recall {old_recall:.3f}, escalated "
+    write(f"  routing before, {OLD} (close below {SITE_SAFE_BELOW}): held-out recall {old_recall:.3f}, escalated "
           f"{old_escalated:.1%}")
-    write(f"  threshold chosen by nested CV (aim {RECALL + 0.02}): held-out recall {proposal.held_out_recall:.3f} "
+    write(f"  routing now, {NEW}, threshold chosen by nested CV (aim {RECALL + 0.02}): held-out recall "
+          f"{proposal.held_out_recall:.3f} "
           f"[{low:.3f}, {high:.3f}], escalated {proposal.held_out_escalated:.1%}; "
           f"{'applied' if verdict.apply else 'not applied'}: {verdict.reason}")
-    result["routing"] = {"today_recall": old_recall, "today_escalated": old_escalated,
+    if proposal.categories:
+        write("    held-out recall per category: " + ", ".join(
+            f"{c.category} {c.recall:.2f} of {c.violations}" for c in proposal.categories))
+    result["routing"] = {"before_recall": old_recall, "before_escalated": old_escalated,
                          "nested_recall": proposal.held_out_recall, "nested_recall_ci": (low, high),
-                         "nested_escalated": proposal.held_out_escalated, "applied": verdict.apply}
+                         "nested_escalated": proposal.held_out_escalated, "applied": verdict.apply,
+                         "categories": {c.category: c.recall for c in proposal.categories}}
     return result
+
+
+def read_set(path: Path, write: Callable[[str], Any]) -> list[firstpass.LabeledText]:
+    """A labelled set given on the command line: CSV, JSON Lines or JSON, plain or gzipped (for example
+    OpenAI's moderation evaluation set, samples-1680.jsonl.gz, as published). Rows without a label are
+    skipped and counted."""
+    skipped: list[int] = []
+    examples = firstpass.read_labeled_file(path, on_skip=lambda line, why: skipped.append(line))
+    if skipped:
+        write(f"({path.name}: {len(skipped)} rows without a label skipped, the first on line {skipped[0]})")
+    return examples
 
 
 def quality(extra: Sequence[Path], *, repeats: int = 3, draws: int = 300,
@@ -239,7 +375,7 @@ def quality(extra: Sequence[Path], *, repeats: int = 3, draws: int = 300,
         write(f"(the public spam set is missing: {SPAM_SET.resolve()})")
     sets.update(teen_sets())
     for path in extra:
-        sets[Path(path).name] = firstpass.read_labeled_csv(path)
+        sets[Path(path).name] = read_set(Path(path), write)
     write(f"Rankers side by side: {repeats}x 5-fold CV (means), 95% bootstrap intervals over items ({draws} draws)")
     return {name: compare(name, examples, repeats=repeats, draws=draws, write=write) for name, examples in sets.items()}
 

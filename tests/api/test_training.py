@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+
 import pytest
+from django.core.management import CommandError, call_command
 
 from api import errors, training
 from api.models import FirstPassModel, LabeledExample, Route
@@ -77,3 +82,32 @@ def test_when_the_budget_binds_the_verdicts_nearest_the_close_threshold_are_kept
     settings.FIRST_PASS_MAX_EXAMPLES = 3  # then the farther one, then those the first pass never scored
     assert training.training_examples(spam.policy)[0] == [
         "scored just above the threshold", "scored far above the threshold", "newest, no first-pass score"]
+
+
+def test_the_import_command_reads_json_lines_with_category_flags_and_reports_rows_without_a_label(spam, tmp_path):
+    path = tmp_path / "moderation.jsonl.gz"
+    rows = [{"prompt": "you are all vermin", "H": 1, "V": 0}, {"prompt": "nice day", "H": 0, "V": 0},
+            {"prompt": "who knows"}]
+    path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
+    out = io.StringIO()
+    call_command("import_labeled_set", spam.policy.slug, str(path), stdout=out)
+    assert "Imported 2 examples (1 violations)" in out.getvalue()
+    assert "Skipped 1 rows without a label (lines 3)" in out.getvalue()
+    stored = dict(LabeledExample.objects.values_list("text", "violation"))
+    assert stored == {"you are all vermin": True, "nice day": False}
+    path.write_bytes(gzip.compress(b'{"prompt": "fine", "H": 0}\n{"prompt": "cut'))
+    with pytest.raises(CommandError, match="line 2: not valid JSON"):
+        call_command("import_labeled_set", spam.policy.slug, str(path), stdout=io.StringIO())
+    assert LabeledExample.objects.count() == 2  # the broken file added nothing
+
+
+def test_a_model_of_an_older_format_is_retrained_once_though_its_data_did_not_change(spam, spam_examples,
+                                                                                      settings, monkeypatch):
+    settings.FIRST_PASS_MIN_EXAMPLES = 20
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
+                                     examples=spam_examples, dataset="golden_dataset.csv")
+    with monkeypatch.context() as patched:
+        patched.setattr(firstpass, "FORMAT", "firstpass/1")  # as if trained before tf-idf weighting
+        assert training.retrain_first_pass(policy=spam.policy) is not None
+    assert training.retrain_first_pass(policy=spam.policy) is not None  # the format changed: retrained
+    assert training.retrain_first_pass(policy=spam.policy) is None  # and then not again

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-import time
+import gzip
+import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.sparse import csr_matrix
 from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfTransformer
 
 from safeguard import firstpass
 
@@ -57,6 +61,48 @@ def test_it_names_the_line_of_an_unreadable_label(tmp_path):
         firstpass.read_labeled_csv(path)
 
 
+def test_it_reads_json_lines_with_category_flags_plain_or_gzipped(tmp_path):
+    rows = [{"prompt": "you people are vermin", "S": 0, "H": 1, "V": 0, "HR": 1},
+            {"prompt": "lovely weather today", "S": 0, "H": 0},  # a missing flag is unknown, not a violation
+            {"prompt": "   "},  # skipped below: no text
+            {"prompt": "what is this", "note": "unlabelled"},
+            {"text": "buy now", "label": "SP2"},
+            {"prompt": "how do I", "response": "like this", "flagged": True}]
+    body = "\n".join(json.dumps(r) for r in rows[:2] + rows[3:]) + "\n\n"
+    plain, zipped = tmp_path / "m.jsonl", tmp_path / "m.jsonl.gz"
+    plain.write_text(body, encoding="utf-8")
+    zipped.write_bytes(gzip.compress(body.encode()))
+    for path in (plain, zipped):
+        skipped: list[tuple[int, str]] = []
+        examples = firstpass.read_labeled_file(path, on_skip=lambda line, why, s=skipped: s.append((line, why)))
+        assert [(e.text, e.violation, e.categories) for e in examples] == [
+            ("you people are vermin", True, ("H", "HR")),
+            ("lovely weather today", False, ()),
+            ("buy now", True, ("SP2",)),
+            ("user: how do I\nassistant: like this", True, ()),
+        ]
+        assert skipped == [(3, "no label and no 0/1 category flags")]
+
+
+def test_a_json_row_without_text_or_that_is_not_json_names_its_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "fine", "label": 0}\n{"prompt": "", "S": 1}\n', encoding="utf-8")
+    with pytest.raises(firstpass.FirstPassError, match="line 2: no text"):
+        firstpass.read_labeled_file(path)
+    path.write_text('{"text": "fine", "label": 0}\n{"text": "cut off\n', encoding="utf-8")
+    with pytest.raises(firstpass.FirstPassError, match="line 2: not valid JSON"):
+        firstpass.read_labeled_file(path)
+    path.write_text('{"text": "fine", "label": "perhaps"}\n', encoding="utf-8")
+    with pytest.raises(firstpass.FirstPassError, match="line 1: cannot read 'perhaps'"):
+        firstpass.read_labeled_file(path)
+
+
+def test_a_csv_category_column_names_a_violations_category(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("text,label,category\nkill them all,1,V\nhello,0,V\nbuy,SP2,\n", encoding="utf-8")
+    assert [e.categories for e in firstpass.read_labeled_file(path)] == [("V",), (), ("SP2",)]
+
+
 # --- the model -------------------------------------------------------------------------------------
 
 
@@ -69,9 +115,37 @@ def test_it_learns_the_spam_set(spam_examples, spam_model):
 
 def test_scores_equal_the_logistic_regression_on_the_design_matrix(spam_examples, spam_model):
     texts = [e.text for e in spam_examples]
-    matrix = spam_model.featurizer.matrix(texts)
+    matrix = spam_model.featurizer.matrix(texts, spam_model.idf)
     expected = expit(matrix @ spam_model.weights.astype(np.float64) + spam_model.intercept)
     assert np.allclose(firstpass.score(spam_model, texts), expected)
+
+
+def test_the_design_matrix_is_sklearns_sublinear_tf_idf_of_the_hashed_ngrams(spam_examples, spam_model):
+    texts = [e.text for e in spam_examples]
+    featurizer = spam_model.featurizer
+    rows, columns = featurizer.hashes(texts)
+    counts = csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(texts), featurizer.n_features))
+    expected = TfidfTransformer(sublinear_tf=True).fit(counts).transform(counts)
+    assert abs(featurizer.matrix(texts, spam_model.idf) - expected).max() < 1e-6
+    unseen = ["zzqx wholly unseen words"]  # unseen n-grams still count towards the length (norm 1)
+    assert np.isclose(np.linalg.norm(featurizer.matrix(unseen, spam_model.idf).toarray()), 1.0)
+
+
+def test_a_model_of_the_old_format_still_loads_and_scores_as_it_did(spam_examples):
+    texts, labels = [e.text for e in spam_examples], [e.violation for e in spam_examples]
+    old = firstpass.train(texts, labels, weighting="counts")
+    assert old.idf is None
+    data = firstpass.dumps(old)
+    with np.load(io.BytesIO(data)) as archive:
+        assert b'"firstpass/1"' in archive["meta"].tobytes() and "idf_index" not in archive
+    loaded = firstpass.loads(data)
+    # The old weighting: every occurrence counts 1, over the square root of the document's n-gram total.
+    rows, columns = old.featurizer.hashes(texts)
+    totals = np.bincount(rows, minlength=len(texts))
+    logits = np.bincount(rows, weights=old.weights[columns], minlength=len(texts)) / np.sqrt(totals) + old.intercept
+    assert np.allclose(firstpass.score(loaded, texts), expit(logits))
+    with pytest.raises(firstpass.FirstPassError, match="weighting"):
+        firstpass.train(texts, labels, weighting="bm25")
 
 
 def test_scoring_is_the_same_one_by_one_and_in_batches(spam_examples, spam_model):
@@ -119,6 +193,7 @@ def test_a_model_survives_dumps_and_loads(spam_examples, spam_model):
     loaded = firstpass.loads(data)
     texts = [e.text for e in spam_examples]
     assert np.allclose(firstpass.score(loaded, texts), firstpass.score(spam_model, texts))
+    assert np.array_equal(loaded.idf, spam_model.idf)
     assert (loaded.n_examples, loaded.n_positive) == (40, 22)
 
 
@@ -132,15 +207,6 @@ def test_training_needs_both_classes():
         firstpass.train(["a", "b"], [1, 1])
     with pytest.raises(firstpass.FirstPassError):
         firstpass.train(["a"], [1, 0])
-
-
-def test_scoring_one_item_takes_well_under_a_millisecond(spam_model):
-    firstpass.score(spam_model, ["warm up"])
-    started = time.perf_counter()
-    for i in range(200):
-        firstpass.score(spam_model, [f"Your order {i} has shipped and will arrive on Monday."])
-    per_item = (time.perf_counter() - started) / 200
-    assert per_item < 0.001
 
 
 # --- thresholds --------------------------------------------------------------------------------------
