@@ -14,6 +14,7 @@ the metrics, never closed: an unscored item is not a safe one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -197,6 +198,12 @@ def route_external(endpoint: ModerationEndpoint | str, texts: Sequence[str], thr
         return [Routed(RouteChoice.REASONER, None, None, note=note) for _ in texts]
     size = max(1, settings.FIRST_PASS_EXTERNAL_BATCH)
     name = scorer_name(endpoint)
+    note = ""
+    if thresholds.model_id is not None:
+        # Retraining chose this close threshold for the built-in model's scores (before the endpoint was
+        # configured): on another model's scale it says nothing, so nothing closes until an admin sets one.
+        note = f"close threshold chosen for first-pass model #{thresholds.model_id}, not this endpoint: none closed"
+        thresholds = dataclasses.replace(thresholds, safe_below=0.0)
     out: list[Routed] = []
     for start in range(0, len(texts), size):
         chunk = texts[start:start + size]
@@ -215,5 +222,5 @@ def route_external(endpoint: ModerationEndpoint | str, texts: Sequence[str], thr
         for s in scored:
             choice = choose_route(s.score, thresholds, rng)
             out.append(Routed(choice.route, s.score, None, scorer=name, qc_targeted=choice.qc_targeted,
-                              category="" if s.category == VIOLATION else s.category))
+                              category="" if s.category == VIOLATION else s.category, note=note))
     return out

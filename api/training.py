@@ -18,7 +18,7 @@ from django.db.models.functions import Abs
 
 from api import routing
 from api.errors import ClientError
-from api.models import FirstPassModel, LabeledExample, Route, RoutingRule
+from api.models import ExternalFirstPass, FirstPassModel, LabeledExample, Route, RoutingRule
 from audit.writer import record
 from console.models import Classification, ClassificationStatus, Decision, Review, Stage, decided_violation
 from policies_app.models import Policy, PolicyVersion, VersionStatus
@@ -179,9 +179,15 @@ def _apply_proposal(policy: Policy, row: FirstPassModel) -> None:
     if not proposal["apply"]:
         return
     version = routed_version(policy)
+    refusal = ""
     if version is None:
+        refusal = f"{policy} has no published or draft version"
+    elif ExternalFirstPass.objects.filter(policy=policy, enabled=True).exists():
+        refusal = (f"{policy}'s first pass is an external endpoint, and a threshold chosen for the built-in "
+                   "model's scores does not fit its scores (an admin sets its thresholds)")
+    if refusal:
         proposal["apply"] = False
-        proposal["reason"] = f"Not applied: {policy} has no published or draft version. Measured: {proposal['reason']}"
+        proposal["reason"] = f"Not applied: {refusal}. Measured: {proposal['reason']}"
         row.save(update_fields=["metrics"])
         return
     weak = [c for c in proposal["categories"] if c["category"] in proposal["weak_categories"]]

@@ -9,13 +9,14 @@ import random
 import pytest
 from prometheus_client import REGISTRY
 
-from api import errors, external_first_pass, ingest, routing
-from api.models import ExternalFirstPass, Route, RouteChoice
+from api import errors, external_first_pass, ingest, routing, training
+from api.models import ExternalFirstPass, Route, RouteChoice, RoutingRule
 from audit.models import AuditEvent
 from console.intake import clean_item_input
 from console.models import Classification
 from tests.api.helpers import ModerationServer, moderation_answer
 from tests.factories import make_policy
+from tests.safeguard.helpers import separable_examples
 
 SAFE_BELOW, VIOLATION_ABOVE = 0.1, 0.9
 
@@ -322,3 +323,30 @@ def test_only_admins_configure_an_external_first_pass(moderator_client, spam, en
         f"{prefix}-url": endpoint.url, f"{prefix}-timeout_s": "1", f"{prefix}-category_map": "spam = violation"})
     assert response.status_code in (302, 403)
     assert not ExternalFirstPass.objects.exists()
+
+
+def test_a_threshold_retraining_chose_for_the_built_in_model_closes_nothing_on_the_endpoints_scores(
+        acme, spam, admin_user, endpoint, settings):
+    settings.FIRST_PASS_RECALL_MIN_VIOLATIONS = 50
+    settings.FIRST_PASS_CATEGORY_MIN_VIOLATIONS = 15
+    training.import_labeled_examples(actor=None, actor_name="system:test", policy=spam.policy,
+                                     examples=separable_examples(), dataset="synthetic.csv")
+    built_in = training.retrain_first_pass(policy=spam.policy, force=True)
+    rule = RoutingRule.objects.get(policy_version=spam)
+    assert rule.model_id == built_in.pk and rule.safe_below > 0  # retraining applied its threshold
+    external_first_pass.set_external_first_pass(actor=admin_user, policy=spam.policy, url=endpoint.url,
+                                                category_map="spam = violation", model="guard-1", api_key="",
+                                                timeout_s=2.0)
+    [quiet] = _submit(acme[0], spam, ["see you at lunch"])  # the endpoint scores it 0.01
+    route = Route.objects.get(item_id=quiet["id"])
+    assert route.score == pytest.approx(0.01) and route.route == RouteChoice.REASONER
+    assert f"chosen for first-pass model #{built_in.pk}" in route.note
+    # While the endpoint is the first pass, retraining proposes and says why it applies nothing.
+    again = training.retrain_first_pass(policy=spam.policy, force=True)
+    proposal = again.metrics["cv"]["proposal"]
+    assert not proposal["apply"] and "first pass is an external endpoint" in proposal["reason"]
+    assert RoutingRule.objects.get(policy_version=spam).model_id == built_in.pk
+    # Thresholds an admin sets for the endpoint route by its scores again.
+    _configure(admin_user, spam, endpoint.url)
+    [closed] = _submit(acme[0], spam, ["see you at lunch"], prefix="y")
+    assert Route.objects.get(item_id=closed["id"]).route == RouteChoice.CLOSED
