@@ -120,7 +120,9 @@ def test_the_chain_triggers_run_as_the_owner_of_the_head_whatever_the_callers_se
 
     assert [(name, definer, owner) for name, definer, _, owner in functions] == [
         ("audit_event_chain", True, True), ("audit_event_chain_head", True, True)]
-    assert all(config == ["search_path=public, pg_temp"] for _, _, config, _ in functions)
+    # The head's function fixes only its search_path; the chain's also keeps its link check an index lookup.
+    assert [config for _, _, config, _ in functions] == [["search_path=public, pg_temp", "enable_seqscan=off"],
+                                                         ["search_path=public, pg_temp"]]
     assert ChainHead.objects.get().seq == 3 and look_alike == 1000  # the real head moved, not the look-alike
     assert chain.verify().ok
 
@@ -255,3 +257,4 @@ def test_a_writer_cannot_link_its_events_to_a_made_up_chain_head(as_app_role, li
     assert "is not an event" in str(refusal.value)
     assert not AuditEvent.objects.filter(action="forged.link").exists()
     assert chain.verify().ok
+
