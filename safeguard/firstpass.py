@@ -129,36 +129,45 @@ class Featurizer:
         columns = (np.concatenate(keys) * _MIX) >> np.uint64(64 - self.bits)
         return np.concatenate(rows), columns.astype(np.intp)
 
-    def weighted(self, texts: Sequence[str], idf: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def distinct(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document, feature, count) of every distinct hashed n-gram of each text."""
+        rows, columns = self.hashes(texts)
+        keys, counts = np.unique((rows.astype(np.int64) << self.bits) | columns, return_counts=True)
+        return (keys >> self.bits).astype(np.intp), (keys & (self.n_features - 1)).astype(np.intp), counts
+
+    def weighted(self, texts: Sequence[str], idf: np.ndarray | None,
+                 distinct: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(document, feature, value) of every feature of `texts`: the design matrix in triplets.
 
         With `idf` (tf-idf): one triplet per distinct n-gram of a document, valued
-        (1 + log count) * idf, each document scaled to unit length. Without (firstpass/1): one per
-        occurrence, valued 1 / sqrt(the document's n-gram total)."""
-        rows, columns = self.hashes(texts)
+        (1 + log count) * idf, each document scaled to unit length (`distinct`: this `texts`' distinct
+        n-grams, when already counted). Without (firstpass/1): one per occurrence, valued
+        1 / sqrt(the document's n-gram total)."""
         if idf is None:
+            rows, columns = self.hashes(texts)
             totals = np.bincount(rows, minlength=len(texts))
             return rows, columns, 1.0 / np.sqrt(np.maximum(totals[rows], 1))
-        keys, counts = np.unique((rows.astype(np.int64) << self.bits) | columns, return_counts=True)
-        rows, columns = (keys >> self.bits).astype(np.intp), (keys & (self.n_features - 1)).astype(np.intp)
+        rows, columns, counts = distinct if distinct is not None else self.distinct(texts)
         values = (1.0 + np.log(counts)) * idf[columns]
         norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(texts)))
         return rows, columns, values / np.maximum(norms[rows], 1e-12)
 
-    def matrix(self, texts: Sequence[str], idf: np.ndarray | None = None):
+    def matrix(self, texts: Sequence[str], idf: np.ndarray | None = None,
+               distinct: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         """The design matrix (scipy CSR) the weights apply to (see `weighted`)."""
         from scipy.sparse import csr_matrix
 
-        rows, columns, values = self.weighted(texts, idf)
+        rows, columns, values = self.weighted(texts, idf, distinct)
         return csr_matrix((values, (rows, columns)), shape=(len(texts), self.n_features))
 
-    def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
+    def fit_idf(self, texts: Sequence[str], distinct: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> np.ndarray:
         """Smoothed inverse document frequencies of every hashed feature over `texts`, as scikit-learn's
         TfidfTransformer computes them: log((1 + n) / (1 + df)) + 1. An n-gram no training text had
         gets the largest: its weight is 0, but it still counts towards its document's length."""
-        rows, columns = self.hashes(texts)
-        keys = np.unique((rows.astype(np.int64) << self.bits) | columns)
-        df = np.bincount((keys & (self.n_features - 1)).astype(np.intp), minlength=self.n_features)
+        columns = (distinct if distinct is not None else self.distinct(texts))[1]
+        df = np.bincount(columns, minlength=self.n_features)
         return (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
 
 
@@ -202,11 +211,12 @@ def train(
         raise FirstPassError(f"unknown weighting {weighting!r} (tf-idf or counts)")
     y = _check_training_data(texts, labels)
     featurizer = Featurizer(bits=bits, char_ngrams=tuple(char_ngrams))
-    idf = featurizer.fit_idf(texts) if weighting == "tf-idf" else None
+    distinct = featurizer.distinct(texts) if weighting == "tf-idf" else None  # hashed and counted once
+    idf = featurizer.fit_idf(texts, distinct) if distinct is not None else None
     # Balanced classes: violations are rare in real traffic, and the first pass is judged on recall.
     # liblinear: fast on sparse, very wide data (2**20 hashed features), about 20x lbfgs here.
     classifier = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", max_iter=1000)
-    classifier.fit(featurizer.matrix(texts, idf), y)
+    classifier.fit(featurizer.matrix(texts, idf, distinct), y)
     return Model(
         featurizer=featurizer,
         weights=classifier.coef_.ravel().astype(np.float32),
