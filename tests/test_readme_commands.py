@@ -128,12 +128,17 @@ def test_the_up_command_serves_the_console_with_demo_data_and_logins_per_role(cl
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc, signal.SIGINT)
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+def _stop(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    """Ask `proc` to stop with `sig`; kill it if it has not stopped within a minute."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _servers_of(data: Path) -> dict[int, str]:
@@ -202,11 +207,7 @@ def _up(prefix: str) -> Iterator[Up]:
         assert proc.poll() is None, log.read_text()[-3000:]
         yield up
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc, signal.SIGTERM)
         up.left, up.output = _servers_of(data), log.read_text()[-3000:]
         for pid in up.left:
             with contextlib.suppress(psutil.Error):
